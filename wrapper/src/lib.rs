@@ -1,0 +1,1 @@
+//! The in-container job runner.

@@ -1,0 +1,55 @@
+//! The runner's failures before the user's code runs, and how each is reported.
+
+use crate::config::ConfigError;
+use crate::inputs::InputError;
+use crate::outcome::{JobExit, Outcome};
+use std::ffi::OsString;
+
+#[derive(Debug)]
+pub(crate) enum RunnerError {
+    Config(ConfigError),
+    Input(InputError),
+    PrivateTemp(std::io::Error),
+    Channel(nix::Error),
+    Spawn {
+        python: OsString,
+        error: std::io::Error,
+    },
+}
+
+impl RunnerError {
+    pub(crate) fn outcome(&self) -> Outcome {
+        match self {
+            RunnerError::Input(error) => {
+                Outcome::failed(JobExit::InvalidInput, "input", error.to_string())
+            }
+            RunnerError::Config(error) => Outcome::failed(
+                JobExit::WrapperFailed,
+                "wrapper",
+                format!("the runner's configuration is invalid: {error}"),
+            ),
+            RunnerError::PrivateTemp(error) => Outcome::failed(
+                JobExit::WrapperFailed,
+                "wrapper",
+                format!(
+                    "cannot create the job's private temporary folder: {error}; give the \
+                     container a writable /tmp (or set TMPDIR to a writable folder)"
+                ),
+            ),
+            RunnerError::Channel(error) => Outcome::failed(
+                JobExit::WrapperFailed,
+                "wrapper",
+                format!("cannot create the result channel: {error}"),
+            ),
+            RunnerError::Spawn { python, error } => Outcome::failed(
+                JobExit::WrapperFailed,
+                "wrapper",
+                format!(
+                    "cannot start {}: {error}; the image needs CPython on PATH (the builder's \
+                     Python buildpack provides it) or JOBWRAP_PYTHON naming the interpreter",
+                    python.to_string_lossy()
+                ),
+            ),
+        }
+    }
+}

@@ -1,0 +1,439 @@
+//! Finds the two inputs (contract: files win over variables), checks their size and
+//! decodes base64, and hands each to the Python child as an open file descriptor.
+//!
+//! The runner never holds an input in memory: a raw JSON file is passed as the open
+//! file itself, decoded base64 goes into a sealed in-memory file (`memfd`).
+
+use crate::config::Config;
+use base64::Engine;
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
+
+/// The two inputs of a job, in the contract's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum InputName {
+    Data,
+    Params,
+}
+
+impl InputName {
+    pub(crate) const ALL: [InputName; 2] = [InputName::Data, InputName::Params];
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            InputName::Data => "data",
+            InputName::Params => "params",
+        }
+    }
+
+    fn variable(self) -> &'static str {
+        match self {
+            InputName::Data => "DATA_VALUE",
+            InputName::Params => "PARAMS_VALUE",
+        }
+    }
+}
+
+/// An input ready for the child: an open file holding JSON text, or nothing (`{}`).
+#[derive(Debug)]
+pub(crate) struct Input {
+    pub(crate) name: InputName,
+    /// Where it came from, for messages: a path or a variable name.
+    pub(crate) source: String,
+    pub(crate) file: Option<File>,
+}
+
+#[derive(Debug)]
+pub(crate) enum InputError {
+    Unreadable {
+        name: InputName,
+        source: String,
+        error: std::io::Error,
+    },
+    NotAFile {
+        name: InputName,
+        source: String,
+    },
+    TooLarge {
+        name: InputName,
+        source: String,
+        limit: u64,
+    },
+    InvalidBase64 {
+        name: InputName,
+        source: String,
+        fault: String,
+    },
+}
+
+impl std::fmt::Display for InputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InputError::Unreadable {
+                name,
+                source,
+                error,
+            } => write!(
+                f,
+                "input '{}' from {source} cannot be read: {error}; make it a readable file",
+                name.as_str()
+            ),
+            InputError::NotAFile { name, source } => write!(
+                f,
+                "input '{}': {source} is not a regular file; expected a JSON file there (or nothing)",
+                name.as_str()
+            ),
+            InputError::TooLarge {
+                name,
+                source,
+                limit,
+            } => write!(
+                f,
+                "input '{}' from {source} is larger than JOBWRAP_MAX_INPUT_BYTES={limit} bytes \
+                 (after decoding); send less data or raise the limit",
+                name.as_str()
+            ),
+            InputError::InvalidBase64 {
+                name,
+                source,
+                fault,
+            } => write!(
+                f,
+                "input '{}' from {source} is not valid base64: {fault}; expected standard base64 \
+                 of a JSON document (set BASE64_ENCODED=false for raw JSON)",
+                name.as_str()
+            ),
+        }
+    }
+}
+
+/// Resolves one input following the contract's table.
+pub(crate) fn resolve(
+    name: InputName,
+    config: &Config,
+    lookup: &impl Fn(&str) -> Option<OsString>,
+) -> Result<Input, InputError> {
+    for path in candidate_paths(&config.input_dir, name) {
+        let source = path.display().to_string();
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(error) if is_absent(&error) => continue,
+            Err(error) => {
+                return Err(InputError::Unreadable {
+                    name,
+                    source,
+                    error,
+                });
+            }
+        };
+        let metadata = file.metadata().map_err(|error| InputError::Unreadable {
+            name,
+            source: source.clone(),
+            error,
+        })?;
+        let kind = metadata.file_type();
+        if !(kind.is_file() || kind.is_fifo()) {
+            return Err(InputError::NotAFile { name, source });
+        }
+        return if config.base64_encoded == Some(true) {
+            decode_to_memfd(name, source, file, config.max_input_bytes)
+        } else if metadata.len() > config.max_input_bytes {
+            Err(InputError::TooLarge {
+                name,
+                source,
+                limit: config.max_input_bytes,
+            })
+        } else {
+            Ok(Input {
+                name,
+                source,
+                file: Some(file),
+            })
+        };
+    }
+
+    let Some(value) = lookup(name.variable()) else {
+        return Ok(Input {
+            name,
+            source: "nothing (no file, no variable)".into(),
+            file: None,
+        });
+    };
+    let source = format!("the variable {}", name.variable());
+    let bytes = std::os::unix::ffi::OsStringExt::into_vec(value);
+    if config.base64_encoded == Some(false) {
+        let limit = config.max_input_bytes;
+        if bytes.len() as u64 > limit {
+            return Err(InputError::TooLarge {
+                name,
+                source,
+                limit,
+            });
+        }
+        let mut file = memfd(name, &source)?;
+        file.write_all(&bytes)
+            .map_err(|error| InputError::Unreadable {
+                name,
+                source: source.clone(),
+                error,
+            })?;
+        seal(name, source, file)
+    } else {
+        decode_to_memfd(name, source, bytes.as_slice(), config.max_input_bytes)
+    }
+}
+
+fn candidate_paths(input_dir: &Path, name: InputName) -> [PathBuf; 2] {
+    let file = format!("{}.json", name.as_str());
+    [
+        input_dir.join(name.as_str()).join(&file),
+        input_dir.join(&file),
+    ]
+}
+
+fn is_absent(error: &std::io::Error) -> bool {
+    matches!(error.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR))
+}
+
+fn memfd(name: InputName, source: &str) -> Result<File, InputError> {
+    nix::sys::memfd::memfd_create(
+        c"jobwrap-input",
+        nix::sys::memfd::MFdFlags::MFD_CLOEXEC | nix::sys::memfd::MFdFlags::MFD_ALLOW_SEALING,
+    )
+    .map(File::from)
+    .map_err(|errno| InputError::Unreadable {
+        name,
+        source: source.to_owned(),
+        error: errno.into(),
+    })
+}
+
+/// Rewinds and seals the in-memory file so the child can read it but nobody can change it.
+fn seal(name: InputName, source: String, mut file: File) -> Result<Input, InputError> {
+    use nix::fcntl::{FcntlArg, SealFlag, fcntl};
+    use std::io::Seek;
+    let sealed = fcntl(
+        &file,
+        FcntlArg::F_ADD_SEALS(
+            SealFlag::F_SEAL_WRITE
+                | SealFlag::F_SEAL_GROW
+                | SealFlag::F_SEAL_SHRINK
+                | SealFlag::F_SEAL_SEAL,
+        ),
+    );
+    if let Err(errno) = sealed.map(drop).and_then(|()| {
+        file.rewind()
+            .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)))
+    }) {
+        return Err(InputError::Unreadable {
+            name,
+            source,
+            error: errno.into(),
+        });
+    }
+    Ok(Input {
+        name,
+        source,
+        file: Some(file),
+    })
+}
+
+/// Streams base64 text (ASCII whitespace allowed anywhere) into a sealed memfd.
+fn decode_to_memfd(
+    name: InputName,
+    source: String,
+    mut reader: impl Read,
+    limit: u64,
+) -> Result<Input, InputError> {
+    let mut file = memfd(name, &source)?;
+    let io_error = |error| InputError::Unreadable {
+        name,
+        source: source.clone(),
+        error,
+    };
+    let mut decoder = Base64Stream::default();
+    let mut chunk = vec![0_u8; 256 * 1024];
+    let mut plain = Vec::with_capacity(chunk.len());
+    let mut written: u64 = 0;
+    loop {
+        let read = match reader.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(read) => read,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(io_error(error)),
+        };
+        plain.clear();
+        decoder
+            .feed(&chunk[..read], &mut plain)
+            .map_err(|fault| InputError::InvalidBase64 {
+                name,
+                source: source.clone(),
+                fault,
+            })?;
+        written += plain.len() as u64;
+        if written > limit {
+            return Err(InputError::TooLarge {
+                name,
+                source,
+                limit,
+            });
+        }
+        file.write_all(&plain).map_err(io_error)?;
+    }
+    plain.clear();
+    decoder
+        .finish(&mut plain)
+        .map_err(|fault| InputError::InvalidBase64 {
+            name,
+            source: source.clone(),
+            fault,
+        })?;
+    written += plain.len() as u64;
+    if written > limit {
+        return Err(InputError::TooLarge {
+            name,
+            source,
+            limit,
+        });
+    }
+    file.write_all(&plain).map_err(io_error)?;
+    seal(name, source, file)
+}
+
+/// Incremental base64 decoding that reports faults with their offset in the original text.
+#[derive(Default)]
+struct Base64Stream {
+    /// Significant characters not yet decoded (fewer than a full block).
+    pending: Vec<u8>,
+    /// Offset in the original text of the next byte fed.
+    offset: u64,
+    /// Offset of the first `=`; only whitespace and `=` may follow it.
+    padding_at: Option<u64>,
+}
+
+impl Base64Stream {
+    const BLOCK: usize = 4 * 16 * 1024;
+
+    fn feed(&mut self, text: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+        for &byte in text {
+            let offset = self.offset;
+            self.offset += 1;
+            match byte {
+                b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' => continue,
+                b'=' => {
+                    self.padding_at.get_or_insert(offset);
+                }
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'+' | b'/' => {
+                    if let Some(at) = self.padding_at {
+                        return Err(format!(
+                            "data continues at byte {offset} after the padding '=' at byte {at}"
+                        ));
+                    }
+                }
+                _ => {
+                    return Err(format!(
+                        "invalid character {} at byte {offset}",
+                        describe_byte(byte)
+                    ));
+                }
+            }
+            self.pending.push(byte);
+            if self.pending.len() >= Self::BLOCK && self.padding_at.is_none() {
+                self.flush(out)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, out: &mut Vec<u8>) -> Result<(), String> {
+        let whole = self.pending.len() / 4 * 4;
+        decode_into(&self.pending[..whole], out)?;
+        self.pending.drain(..whole);
+        Ok(())
+    }
+
+    fn finish(mut self, out: &mut Vec<u8>) -> Result<(), String> {
+        let padded = self.pending.len();
+        while self.pending.last() == Some(&b'=') {
+            self.pending.pop();
+        }
+        if padded != self.pending.len() && !padded.is_multiple_of(4) {
+            return Err(format!(
+                "the text ends after {padded} significant characters, which is not a multiple of 4"
+            ));
+        }
+        if self.pending.len() % 4 == 1 {
+            return Err("the text ends with a single dangling character".into());
+        }
+        decode_into(&self.pending, out)
+    }
+}
+
+fn decode_into(text: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+    let engine = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent)
+            .with_decode_allow_trailing_bits(true),
+    );
+    engine
+        .decode_vec(text, out)
+        .map_err(|error| format!("{error}"))
+}
+
+fn describe_byte(byte: u8) -> String {
+    if byte.is_ascii_graphic() {
+        format!("'{}'", byte as char)
+    } else {
+        format!("0x{byte:02x}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(text: &[u8]) -> Result<Vec<u8>, String> {
+        let mut stream = Base64Stream::default();
+        let mut out = Vec::new();
+        // Feed in small pieces to exercise the block boundaries.
+        for piece in text.chunks(3) {
+            stream.feed(piece, &mut out)?;
+        }
+        stream.finish(&mut out)?;
+        Ok(out)
+    }
+
+    #[test]
+    fn decodes_padded_unpadded_and_wrapped_text() {
+        assert_eq!(decode(b"eyJhIjogMX0=").as_deref(), Ok(&b"{\"a\": 1}"[..]));
+        assert_eq!(decode(b"eyJhIjogMX0").as_deref(), Ok(&b"{\"a\": 1}"[..]));
+        assert_eq!(
+            decode(b"eyJh\nIjog\r\nMX0=\n").as_deref(),
+            Ok(&b"{\"a\": 1}"[..])
+        );
+        assert_eq!(decode(b"").as_deref(), Ok(&b""[..]));
+    }
+
+    #[test]
+    fn decodes_long_text_across_blocks() {
+        let plain: Vec<u8> = (0..300_000_u32).map(|i| (i % 251) as u8).collect();
+        let text = base64::engine::general_purpose::STANDARD.encode(&plain);
+        assert_eq!(decode(text.as_bytes()), Ok(plain));
+    }
+
+    #[test]
+    fn reports_the_offset_of_a_bad_character() {
+        let error = decode(b"eyJh*IjogMX0=").expect_err("'*' is not base64");
+        assert_eq!(error, "invalid character '*' at byte 4");
+        let error = decode(b"eyJh\xffIjog").expect_err("0xff is not base64");
+        assert_eq!(error, "invalid character 0xff at byte 4");
+        let error = decode(b"eyJhIjogMX0=eyJh").expect_err("data after padding");
+        assert!(error.contains("after the padding"), "{error}");
+        let error = decode(b"eyJhI").expect_err("dangling character");
+        assert!(error.contains("dangling"), "{error}");
+    }
+}

@@ -24,12 +24,13 @@ impl Budget {
     }
 
     /// Takes `bytes` from the budget, all or nothing: lines are kept whole.
+    /// Once a line does not fit, the budget is spent: later lines are dropped too.
     fn take(&self, bytes: u64) -> bool {
         self.remaining
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
-                left.checked_sub(bytes)
+                Some(left.checked_sub(bytes).unwrap_or(0))
             })
-            .is_ok()
+            .is_ok_and(|before| before >= bytes)
     }
 }
 

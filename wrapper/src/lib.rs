@@ -150,12 +150,11 @@ fn start_and_supervise(
     let stdout_pipe = child.stdout.take();
     let stderr_pipe = child.stderr.take();
     let max_result = config.max_result_bytes;
-    let (received, supervision) = std::thread::scope(|scope| {
+    let (received, supervision, open_line) = std::thread::scope(|scope| {
         let stdout_budget = &budget;
         let stdout = scope.spawn(move || {
-            if let Some(pipe) = stdout_pipe {
-                logs::pass_through(pipe, std::io::stdout(), stdout_budget);
-            }
+            stdout_pipe
+                .is_some_and(|pipe| logs::pass_through(pipe, std::io::stdout(), stdout_budget))
         });
         let stderr = scope.spawn(|| {
             if let Some(pipe) = stderr_pipe {
@@ -176,9 +175,9 @@ fn start_and_supervise(
         if remaining > 0 {
             log::debug(format_args!("ended {remaining} leftover job processes"));
         }
-        let _ = stdout.join();
+        let open_line = stdout.join().unwrap_or(false);
         let _ = stderr.join();
-        (receiver.join().unwrap_or_default(), supervision)
+        (receiver.join().unwrap_or_default(), supervision, open_line)
     });
     // `child` was reaped by the supervisor; forget it without waiting again.
     drop(child);
@@ -201,6 +200,10 @@ fn start_and_supervise(
         outcome = outcome.with_limit(Limit::LogSize);
     }
     drop(private_temp);
+    if open_line {
+        // The final marker must start a line of its own.
+        let _ = std::io::stdout().write_all(b"\n");
+    }
     Ok(outcome)
 }
 
@@ -246,9 +249,22 @@ fn job_command(
             passed_fds.push(file.as_raw_fd());
         }
     }
-    // SAFETY: only async-signal-safe calls (fcntl, prctl) run between fork and exec.
+    // SAFETY: only async-signal-safe calls (sigprocmask, close_range, fcntl, prctl) run
+    // between fork and exec.
     unsafe {
         command.pre_exec(move || {
+            // The runner blocks the signals it handles; the job starts with none blocked.
+            let mut empty: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&raw mut empty);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &raw const empty, std::ptr::null_mut());
+            // Nothing the runner inherited reaches the job: every descriptor from 3 up
+            // closes on exec, except the channel and the inputs.
+            libc::syscall(
+                libc::SYS_close_range,
+                3_u32,
+                u32::MAX,
+                libc::CLOSE_RANGE_CLOEXEC,
+            );
             for fd in &passed_fds {
                 if libc::fcntl(*fd, libc::F_SETFD, 0) < 0 {
                     return Err(std::io::Error::last_os_error());

@@ -28,7 +28,7 @@ impl Budget {
     fn take(&self, bytes: u64) -> bool {
         self.remaining
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
-                Some(left.checked_sub(bytes).unwrap_or(0))
+                Some(left.saturating_sub(bytes))
             })
             .is_ok_and(|before| before >= bytes)
     }
@@ -38,7 +38,9 @@ impl Budget {
 const MAX_PIECE: usize = 64 * 1024;
 
 /// Copies `from` to `to` until end of file (every writer of the pipe has exited).
-pub(crate) fn pass_through(from: impl Read, mut to: impl Write, budget: &Budget) {
+/// Returns whether what was written ends in the middle of a line.
+pub(crate) fn pass_through(from: impl Read, mut to: impl Write, budget: &Budget) -> bool {
+    let mut open_line = false;
     let mut reader = BufReader::with_capacity(MAX_PIECE, from);
     let mut line = Vec::with_capacity(1024);
     loop {
@@ -54,7 +56,8 @@ pub(crate) fn pass_through(from: impl Read, mut to: impl Write, budget: &Budget)
         };
         if budget.take(read as u64) {
             // A closed stdout must not stop the draining, or the child would block.
-            if to.write_all(&line).is_ok() && line.last() == Some(&b'\n') {
+            open_line = line.last() != Some(&b'\n');
+            if to.write_all(&line).is_ok() && !open_line {
                 let _ = to.flush();
             }
         } else {
@@ -62,6 +65,7 @@ pub(crate) fn pass_through(from: impl Read, mut to: impl Write, budget: &Budget)
         }
     }
     let _ = to.flush();
+    open_line
 }
 
 #[cfg(test)]

@@ -1,0 +1,49 @@
+//! The user's output passes through unchanged, up to the log cap; the result line is last.
+
+mod support;
+
+use serde_json::json;
+use support::Job;
+
+#[test]
+fn stdout_and_stderr_pass_through_unchanged_before_the_final_line() {
+    let finished = Job::new("contract-actions")
+        .params(&json!({"do": "stderr_and_stdout"}))
+        .run();
+    finished.assert_consistent(0);
+    assert_eq!(
+        finished.stdout,
+        "to stdout\nPlanQK:Job:InterimResult: {\"step\": 1}\nno newline at the end\n\
+         Job:ResultResponse: {\"logged\":true}\n"
+    );
+    assert!(finished.stderr.contains("to stderr\n"));
+}
+
+#[test]
+fn output_over_the_log_cap_is_dropped_and_counted() {
+    let finished = Job::new("contract-actions")
+        .env("JOBWRAP_MAX_LOG_BYTES", "1000")
+        .params(&json!({"do": "flood", "lines": 100}))
+        .run();
+    finished.assert_consistent(0);
+    assert_eq!(
+        finished.stdout.lines().count(),
+        11,
+        "ten lines of 100 bytes, then the result"
+    );
+    assert!(
+        finished.stderr.contains(
+            "jobwrap: warning: dropped 9000 bytes of log output (limit JOBWRAP_MAX_LOG_BYTES=1000)"
+        ),
+        "{}",
+        finished.stderr
+    );
+    assert_eq!(finished.limits(), ["log_size"]);
+}
+
+#[test]
+fn log_level_error_silences_the_runner() {
+    let finished = Job::new("contract-actions").env("LOG_LEVEL", "ERROR").run();
+    finished.assert_consistent(0);
+    assert_eq!(finished.stderr, "");
+}

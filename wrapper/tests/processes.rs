@@ -1,5 +1,5 @@
-//! The process tree: timeout with SIGTERM then SIGKILL, processes that outlive run(),
-//! forgery after run() returns, kills.
+//! The process tree: timeout with SIGTERM then SIGKILL, processes that outlive `run()`,
+//! forgery after `run()` returns, kills.
 
 mod support;
 

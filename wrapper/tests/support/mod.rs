@@ -163,11 +163,13 @@ impl Job {
         let stderr = child.stderr.take().expect("stderr");
         let out = std::thread::spawn(move || read_all(stdout));
         let err = std::thread::spawn(move || read_all(stderr));
-        let give_up = started + Duration::from_secs(120);
+        let give_up = started + Duration::from_mins(2);
         let mut signal = signal;
         let status = loop {
-            if let Some((name, delay)) = signal {
-                if started.elapsed() >= delay {
+            if let Some((name, delay)) = signal
+                && started.elapsed() >= delay
+            {
+                {
                     let sent = Command::new("kill")
                         .args(["-s", name, &child.id().to_string()])
                         .status()
@@ -299,10 +301,8 @@ pub fn is_running(pid: i32) -> bool {
 pub fn read_pid(path: &Path) -> i32 {
     let give_up = Instant::now() + Duration::from_secs(5);
     loop {
-        if let Ok(text) = fs_err::read_to_string(path) {
-            if let Ok(pid) = text.trim().parse() {
-                return pid;
-            }
+        if let Ok(Ok(pid)) = fs_err::read_to_string(path).map(|text| text.trim().parse()) {
+            return pid;
         }
         assert!(
             Instant::now() < give_up,

@@ -51,7 +51,7 @@ fn variables_are_base64_by_default() {
 fn variables_are_raw_json_when_base64_encoded_is_false() {
     let job = Job::new("contract-actions")
         .env("BASE64_ENCODED", "false")
-        .env("DATA_VALUE", r#"[1, 2]"#)
+        .env("DATA_VALUE", "[1, 2]")
         .env("PARAMS_VALUE", r#"{"do": "echo"}"#);
     assert_eq!(echoed(&job), json!([1, 2]));
 }

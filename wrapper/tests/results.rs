@@ -1,4 +1,4 @@
-//! Return values: conversion rules, ErrorResponse, invalid results.
+//! Return values: conversion rules, `ErrorResponse`, invalid results.
 
 mod support;
 

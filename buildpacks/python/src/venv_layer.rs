@@ -1,0 +1,191 @@
+//! The `venv` layer: a virtual environment from the stack's Python with the project's
+//! requirements installed, reused while the Python version and the requirements (and the
+//! vendored wheels) are unchanged; pip's download cache lives in a cache-only layer.
+
+use crate::PythonBuildpack;
+use crate::errors::PythonError;
+use crate::python::Python;
+use libcnb::build::BuildContext;
+use libcnb::data::layer_name;
+use libcnb::layer::{
+    CachedLayerDefinition, InvalidMetadataAction, LayerState, RestoredLayerAction,
+};
+use libcnb::layer_env::{LayerEnv, ModificationBehavior, Scope};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+#[derive(Debug)]
+pub(crate) enum VenvError {
+    Hash(std::io::Error),
+    Create { command: String, error: String },
+    Install { command: String, status: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct VenvMetadata {
+    python_version: String,
+    /// Hash of requirements.txt and of the names and sizes in vendor/.
+    requirements: String,
+}
+
+pub(crate) fn contribute(
+    context: &BuildContext<PythonBuildpack>,
+    python: &Python,
+) -> libcnb::Result<(), PythonError> {
+    let app = &context.app_dir;
+    let metadata = VenvMetadata {
+        python_version: python.version.clone(),
+        requirements: requirements_hash(app).map_err(|e| PythonError::Venv(VenvError::Hash(e)))?,
+    };
+    let pip_cache = context.cached_layer(
+        layer_name!("pip-cache"),
+        CachedLayerDefinition {
+            build: false,
+            launch: false,
+            invalid_metadata_action: &|_| InvalidMetadataAction::DeleteLayer,
+            restored_layer_action: &|(): &(), _| RestoredLayerAction::KeepLayer,
+        },
+    )?;
+    if matches!(pip_cache.state, LayerState::Empty { .. }) {
+        pip_cache.write_metadata(())?;
+    }
+    let venv = context.cached_layer(
+        layer_name!("venv"),
+        CachedLayerDefinition {
+            build: true,
+            launch: true,
+            invalid_metadata_action: &|_| InvalidMetadataAction::DeleteLayer,
+            restored_layer_action: &|cached: &VenvMetadata, _| {
+                if cached == &metadata {
+                    RestoredLayerAction::KeepLayer
+                } else {
+                    RestoredLayerAction::DeleteLayer
+                }
+            },
+        },
+    )?;
+    let venv_dir = venv.path();
+    match venv.state {
+        LayerState::Restored { .. } => {
+            println!("Reusing the cached virtual environment (Python and requirements unchanged).");
+        }
+        LayerState::Empty { .. } => {
+            println!("Creating a virtual environment.");
+            run(
+                Command::new(&python.path)
+                    .args(["-m", "venv"])
+                    .arg(&venv_dir),
+                |command, error| PythonError::Venv(VenvError::Create { command, error }),
+            )?;
+            install_requirements(app, &venv_dir, &pip_cache.path())?;
+            venv.write_metadata(metadata.clone())?;
+        }
+    }
+    // `bin/` of a layer is put on PATH by the lifecycle; VIRTUAL_ENV tells tools which one.
+    venv.write_env(LayerEnv::new().chainable_insert(
+        Scope::All,
+        ModificationBehavior::Override,
+        "VIRTUAL_ENV",
+        &venv_dir,
+    ))?;
+    Ok(())
+}
+
+fn install_requirements(app: &Path, venv: &Path, pip_cache: &Path) -> Result<(), PythonError> {
+    let requirements = app.join("requirements.txt");
+    if !requirements.is_file() {
+        println!("No requirements.txt: nothing to install.");
+        return Ok(());
+    }
+    let mut command = Command::new(venv.join("bin/pip"));
+    command
+        .args([
+            "install",
+            "--disable-pip-version-check",
+            "--no-input",
+            "--progress-bar",
+            "off",
+        ])
+        .arg("--cache-dir")
+        .arg(pip_cache)
+        .arg("--requirement")
+        .arg(&requirements);
+    let vendor = app.join("vendor");
+    if vendor.is_dir() {
+        println!("Installing requirements.txt offline from vendor/.");
+        command.arg("--no-index").arg("--find-links").arg(&vendor);
+    } else {
+        println!("Installing requirements.txt from the package index.");
+    }
+    run(&mut command, |command, status| {
+        PythonError::Venv(VenvError::Install { command, status })
+    })
+}
+
+/// Runs `command` with a cleared environment (plus what pip needs), output streamed.
+fn run(
+    command: &mut Command,
+    error: impl FnOnce(String, String) -> PythonError,
+) -> Result<(), PythonError> {
+    command
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("LANG", "C.UTF-8")
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    // The build runs as the stack's build user; pip needs a HOME it may write to.
+    if let Some(home) = std::env::var_os("HOME") {
+        command.env("HOME", home);
+    }
+    let shown = format!("{command:?}");
+    match command.status() {
+        Ok(status) if status.success() => Ok(()),
+        Ok(status) => Err(error(shown, status.to_string())),
+        Err(io) => Err(error(shown, io.to_string())),
+    }
+}
+
+fn requirements_hash(app: &Path) -> std::io::Result<String> {
+    let mut hasher = Sha256::new();
+    match fs_err::read(app.join("requirements.txt")) {
+        Ok(bytes) => hasher.update(&bytes),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => hasher.update(b"none"),
+        Err(error) => return Err(error),
+    }
+    let vendor = app.join("vendor");
+    if vendor.is_dir() {
+        let mut entries: Vec<(PathBuf, u64)> = fs_err::read_dir(&vendor)?
+            .filter_map(Result::ok)
+            .map(|entry| (entry.path(), entry.metadata().map_or(0, |m| m.len())))
+            .collect();
+        entries.sort();
+        for (path, size) in entries {
+            hasher.update(path.file_name().unwrap_or_default().as_encoded_bytes());
+            hasher.update(size.to_le_bytes());
+        }
+    }
+    Ok(format!("{:x}", hasher.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hash_follows_requirements_and_vendored_wheels() {
+        let app = tempfile::tempdir().expect("temp dir");
+        let empty = requirements_hash(app.path()).expect("hash");
+        fs_err::write(app.path().join("requirements.txt"), "numpy\n").expect("write");
+        let numpy = requirements_hash(app.path()).expect("hash");
+        assert_ne!(empty, numpy);
+        assert_eq!(
+            numpy,
+            requirements_hash(app.path()).expect("hash"),
+            "stable"
+        );
+        fs_err::create_dir(app.path().join("vendor")).expect("vendor");
+        fs_err::write(app.path().join("vendor/numpy-2.0-cp311.whl"), "wheel").expect("wheel");
+        assert_ne!(numpy, requirements_hash(app.path()).expect("hash"));
+    }
+}

@@ -23,6 +23,12 @@ pub(crate) enum VenvError {
     Install { command: String, status: String },
 }
 
+/// pip's cache is kept across Python versions of the same major release line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct PipCacheMetadata {
+    cache_format: u32,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct VenvMetadata {
     python_version: String,
@@ -45,11 +51,11 @@ pub(crate) fn contribute(
             build: false,
             launch: false,
             invalid_metadata_action: &|_| InvalidMetadataAction::DeleteLayer,
-            restored_layer_action: &|(): &(), _| RestoredLayerAction::KeepLayer,
+            restored_layer_action: &|_: &PipCacheMetadata, _| RestoredLayerAction::KeepLayer,
         },
     )?;
     if matches!(pip_cache.state, LayerState::Empty { .. }) {
-        pip_cache.write_metadata(())?;
+        pip_cache.write_metadata(PipCacheMetadata { cache_format: 1 })?;
     }
     let venv = context.cached_layer(
         layer_name!("venv"),

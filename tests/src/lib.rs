@@ -1,1 +1,222 @@
-//! Shared helpers for the integration suites.
+//! Shared helpers for the integration suites: the real builder, the real `pack`, the
+//! real Docker engine. Nothing here fakes a result: when the toolchain is missing, the
+//! helpers fail the test with the command that brings it up.
+
+use libcnb_test::{BuildConfig, BuildpackReference};
+use serde_json::Value;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The builder made on this machine by `scripts/setup`.
+pub const OFFLINE_BUILDER: &str = "jobwrap/builder-offline";
+/// The only Rust target this machine has (libcnb-test defaults to musl).
+pub const TARGET_TRIPLE: &str = "x86_64-unknown-linux-gnu";
+
+/// `tests/fixtures/<name>`.
+#[must_use]
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
+}
+
+/// Fails the test unless the offline builder exists.
+///
+/// # Panics
+/// When Docker is not reachable or the builder has not been created.
+pub fn require_offline_builder() {
+    let found = Command::new("docker")
+        .args(["image", "inspect", "--format", "{{.Id}}", OFFLINE_BUILDER])
+        .output()
+        .is_ok_and(|output| output.status.success());
+    assert!(
+        found,
+        "the builder {OFFLINE_BUILDER} does not exist (or Docker is not running); run scripts/setup"
+    );
+}
+
+/// A libcnb-test build of `fixture` on the offline builder with this workspace's own
+/// buildpacks, freshly packaged, in the builder's order.
+///
+/// # Panics
+/// When the builder does not exist.
+#[must_use]
+pub fn offline_build(fixture_name: &str) -> BuildConfig {
+    require_offline_builder();
+    let mut config = BuildConfig::new(OFFLINE_BUILDER, fixture(fixture_name));
+    config.target_triple(TARGET_TRIPLE).buildpacks([
+        BuildpackReference::WorkspaceBuildpack("jobwrap/python".parse().expect("valid id")),
+        BuildpackReference::WorkspaceBuildpack("jobwrap/job-template".parse().expect("valid id")),
+    ]);
+    config
+}
+
+/// The image pack built, from its output (libcnb-test keeps the name private).
+///
+/// # Panics
+/// When pack's output names no image.
+#[must_use]
+pub fn built_image(pack_stdout: &str) -> String {
+    pack_stdout
+        .lines()
+        .find_map(|line| {
+            line.trim()
+                .strip_prefix("Successfully built image '")
+                .and_then(|rest| rest.strip_suffix('\''))
+        })
+        .unwrap_or_else(|| panic!("pack built no image:\n{pack_stdout}"))
+        .to_owned()
+}
+
+/// What a job container did.
+#[derive(Debug)]
+pub struct JobRun {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub output: Option<Value>,
+    pub status: Option<Value>,
+}
+
+impl JobRun {
+    /// The JSON after the final `Job:…Response:` marker.
+    ///
+    /// # Panics
+    /// When the last line of stdout carries no marker and JSON.
+    #[must_use]
+    pub fn final_json(&self) -> Value {
+        let line = self.stdout.lines().last().unwrap_or_default();
+        let json = line
+            .strip_prefix("Job:ResultResponse: ")
+            .or_else(|| line.strip_prefix("Job:ErrorResponse: "))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no result marker in the last line {line:?}\nstderr:\n{}",
+                    self.stderr
+                )
+            });
+        serde_json::from_str(json).expect("the final line holds JSON")
+    }
+}
+
+/// Runs a job image the way jobwrap does: no network, read-only root, no capabilities,
+/// inputs mounted read-only at the contract's paths, a fresh output folder.
+///
+/// # Panics
+/// When Docker cannot be run.
+#[must_use]
+pub fn run_job(
+    image: &str,
+    data: Option<&Value>,
+    params: Option<&Value>,
+    extra: &[&str],
+) -> JobRun {
+    let input = tempfile::tempdir().expect("input dir");
+    let output = tempfile::tempdir().expect("output dir");
+    // The image's user is not root: it must read the inputs and write the output folder.
+    for (name, value) in [("data", data), ("params", params)] {
+        if let Some(value) = value {
+            let dir = input.path().join(name);
+            fs_err::create_dir_all(&dir).expect("input subdir");
+            fs_err::write(dir.join(format!("{name}.json")), value.to_string()).expect("input file");
+            fs_err::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        }
+    }
+    fs_err::set_permissions(input.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    fs_err::set_permissions(output.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+
+    let mut command = Command::new("docker");
+    command
+        .args([
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--read-only",
+            "--cap-drop",
+            "ALL",
+        ])
+        .args(["--security-opt", "no-new-privileges", "--pids-limit", "256"])
+        .args(["--tmpfs", "/tmp:rw,noexec,nosuid,size=64m"])
+        .arg("--volume")
+        .arg(format!("{}:/var/input:ro", input.path().display()))
+        .arg("--volume")
+        .arg(format!("{}:/var/runtime/output", output.path().display()))
+        .args(extra)
+        .arg(image);
+    let finished = command.output().expect("docker runs");
+    let read = |name: &str| {
+        fs_err::read(output.path().join(name))
+            .ok()
+            .map(|bytes| serde_json::from_slice(&bytes).expect("the output files hold JSON"))
+    };
+    JobRun {
+        code: finished.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&finished.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&finished.stderr).into_owned(),
+        output: read("output.json"),
+        status: read("status.json"),
+    }
+}
+
+/// Copies a fixture into a fresh folder, to change it for one test.
+///
+/// # Panics
+/// When the copy fails.
+#[must_use]
+pub fn copy_fixture(name: &str) -> tempfile::TempDir {
+    let target = tempfile::tempdir().expect("temp dir");
+    copy_tree(&fixture(name), target.path());
+    target
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    fs_err::create_dir_all(to).expect("create");
+    for entry in fs_err::read_dir(from).expect("read") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            fs_err::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// Runs the real `pack build` on the offline builder the way the host CLI does for
+/// untrusted user projects: no `--trust-builder`, the local lifecycle image, pull policy
+/// `never`, and the given build network. Returns pack's combined output.
+///
+/// # Panics
+/// When pack cannot be started.
+#[must_use]
+pub fn pack_build_untrusted(app: &Path, image: &str, network: &str) -> (bool, String) {
+    require_offline_builder();
+    let output = Command::new("pack")
+        .args([
+            "build",
+            image,
+            "--builder",
+            OFFLINE_BUILDER,
+            "--pull-policy",
+            "never",
+        ])
+        .args(["--network", network, "--path"])
+        .arg(app)
+        .output()
+        .expect("pack runs (run scripts/setup)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+/// Removes an image (and its dangling layers), ignoring a missing one.
+pub fn remove_image(image: &str) {
+    let _ = Command::new("docker")
+        .args(["image", "rm", "--force", image])
+        .output();
+}

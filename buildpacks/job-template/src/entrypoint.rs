@@ -64,7 +64,8 @@ pub(crate) fn check(app_dir: &Path, entrypoint: &str, env: &Env) -> Result<(), E
     let mut command = Command::new("python3");
     command
         .env_clear()
-        .args(["-I", "-c", CHECKER])
+        // -B: the check must not leave bytecode in the app or in the (cached) layers.
+        .args(["-I", "-B", "-c", CHECKER])
         .arg(app_dir.join(&file))
         .arg(function)
         .current_dir(app_dir);

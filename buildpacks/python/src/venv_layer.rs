@@ -86,6 +86,7 @@ pub(crate) fn contribute(
                 |command, error| PythonError::Venv(VenvError::Create { command, error }),
             )?;
             install_requirements(app, &venv_dir, &pip_cache.path())?;
+            compile_bytecode(&venv_dir)?;
             venv.write_metadata(metadata.clone())?;
         }
     }
@@ -130,6 +131,28 @@ fn install_requirements(app: &Path, venv: &Path, pip_cache: &Path) -> Result<(),
     })
 }
 
+/// Compiles the environment's bytecode checked by source hash, not by modification time:
+/// the lifecycle resets file times when it restores a layer, and time-checked `.pyc` files
+/// would then be rewritten on every build (a changed layer) and recompiled on every run
+/// (the layer is read-only to the job).
+fn compile_bytecode(venv: &Path) -> Result<(), PythonError> {
+    run(
+        Command::new(venv.join("bin/python"))
+            .args([
+                "-m",
+                "compileall",
+                "-q",
+                "-f",
+                "-j",
+                "0",
+                "--invalidation-mode",
+                "unchecked-hash",
+            ])
+            .arg(venv.join("lib")),
+        |command, error| PythonError::Venv(VenvError::Create { command, error }),
+    )
+}
+
 /// Runs `command` with a cleared environment (plus what pip needs), output streamed.
 fn run(
     command: &mut Command,
@@ -140,6 +163,11 @@ fn run(
         .env("PATH", "/usr/local/bin:/usr/bin:/bin")
         .env("LANG", "C.UTF-8")
         .env("PYTHONDONTWRITEBYTECODE", "1");
+    // pip should trust what the stack trusts (its bundled certifi may not).
+    let bundle = Path::new("/etc/ssl/certs/ca-certificates.crt");
+    if bundle.is_file() {
+        command.env("PIP_CERT", bundle).env("SSL_CERT_FILE", bundle);
+    }
     // The build runs as the stack's build user; pip needs a HOME it may write to.
     if let Some(home) = std::env::var_os("HOME") {
         command.env("HOME", home);

@@ -1,0 +1,63 @@
+//! `requirements.txt` is installed: from a `vendor/` folder of wheels with the build's
+//! network off (the way the host CLI builds user projects), or from the package index.
+
+use jobwrap_integration_tests::{
+    built_image, copy_fixture, offline_build, pack_build_untrusted, remove_image, run_job,
+};
+use libcnb_test::TestRunner;
+use serde_json::json;
+use std::process::Command;
+
+#[test]
+fn vendored_wheels_install_with_the_network_off_in_the_untrusted_flow() {
+    let app = copy_fixture("numpy-result");
+    let downloaded = Command::new("python3")
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--only-binary=:all:",
+            "--dest",
+        ])
+        .arg(app.path().join("vendor"))
+        .arg("--requirement")
+        .arg(app.path().join("requirements.txt"))
+        .status()
+        .expect("pip runs");
+    assert!(downloaded.success(), "pip download of numpy's wheel failed");
+
+    let image = "jobwrap-test/vendored-numpy";
+    let (built, output) = pack_build_untrusted(app.path(), image, "none");
+    assert!(built, "{output}");
+    assert!(
+        output.contains("Installing requirements.txt offline from vendor/."),
+        "{output}"
+    );
+    let run = run_job(
+        image,
+        Some(&json!({"matrix": [[2.0, 0.0], [0.0, 3.0]]})),
+        None,
+        &[],
+    );
+    remove_image(image);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.final_json(),
+        json!({"eigenvalues": [4.0, 9.0], "trace": 5.0, "shape": [2, 2]})
+    );
+}
+
+#[test]
+fn without_vendor_requirements_come_from_the_package_index_over_the_host_network() {
+    TestRunner::default().build(offline_build("index-dependency"), |context| {
+        assert!(
+            context
+                .pack_stdout
+                .contains("Installing requirements.txt from the package index.")
+        );
+        let run = run_job(&built_image(&context.pack_stdout), None, None, &[]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert_eq!(run.final_json(), json!({"six": "1.16.0"}));
+    });
+}

@@ -1,0 +1,88 @@
+//! Each shared sample builds on `jobwrap/builder-offline` with the real pack and
+//! lifecycle, and its image gives the contract's result with real inputs mounted.
+
+use jobwrap_integration_tests::{built_image, offline_build, run_job};
+use libcnb_test::TestRunner;
+use serde_json::json;
+
+#[test]
+fn planqk_template_returns_its_statistics() {
+    TestRunner::default().build(offline_build("planqk-template"), |context| {
+        assert!(
+            context
+                .pack_stdout
+                .contains("Installing jobwrap's runner into the launch layer.")
+        );
+        let image = built_image(&context.pack_stdout);
+        let run = run_job(
+            &image,
+            Some(&json!({"values": [100, 50, 200, 70, 0.69]})),
+            Some(&json!({"round_off": false})),
+            &[],
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let expected =
+            json!({"result": {"mean": 84.138, "spread": 199.31}, "metadata": {"count": 5}});
+        assert_eq!(run.final_json(), expected);
+        assert_eq!(run.output, Some(expected));
+        assert_eq!(
+            run.status.as_ref().map(|s| s["status"].clone()),
+            Some(json!("SUCCEEDED"))
+        );
+        assert!(
+            run.stdout.starts_with("processed 5 values\n"),
+            "{}",
+            run.stdout
+        );
+    });
+}
+
+#[test]
+fn kwargs_style_echoes_its_word() {
+    TestRunner::default().build(offline_build("kwargs-style"), |context| {
+        let image = built_image(&context.pack_stdout);
+        let run = run_job(
+            &image,
+            Some(&json!({"word": "hi"})),
+            Some(&json!({"times": 3})),
+            &[],
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert_eq!(run.final_json()["echo"], json!("hi hi hi"));
+    });
+}
+
+#[test]
+fn the_job_fails_with_exit_1_when_run_returns_an_error_response() {
+    TestRunner::default().build(offline_build("planqk-template"), |context| {
+        let image = built_image(&context.pack_stdout);
+        let run = run_job(&image, Some(&json!({"values": []})), None, &[]);
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        assert_eq!(run.final_json()["code"], json!("400"));
+        assert_eq!(
+            run.status.as_ref().map(|s| s["status"].clone()),
+            Some(json!("FAILED"))
+        );
+    });
+}
+
+#[test]
+fn environment_values_work_without_mounted_files() {
+    TestRunner::default().build(offline_build("kwargs-style"), |context| {
+        let image = built_image(&context.pack_stdout);
+        // base64 of {"word":"yo"} and {"times":2}
+        let run = run_job(
+            &image,
+            None,
+            None,
+            &[
+                "--env",
+                "DATA_VALUE=eyJ3b3JkIjoieW8ifQ==",
+                "--env",
+                "PARAMS_VALUE=eyJ0aW1lcyI6Mn0=",
+            ],
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert_eq!(run.final_json()["echo"], json!("yo yo"));
+    });
+}

@@ -1,26 +1,29 @@
 //! The project's settings: `planqk.json`, `jobwrap.toml` `[job]`, `BP_JOBWRAP_ENTRYPOINT`.
+//! Shared by the buildpack and the host CLI, so both read a project the same way.
 //!
 //! Precedence for the entry point: `BP_JOBWRAP_ENTRYPOINT` > `jobwrap.toml` > the default.
 //! For limits: `jobwrap.toml` > `planqk.json`. Unknown keys are warnings, wrong types errors.
 
-use libcnb::Env;
 use serde_json::Value as Json;
 use std::path::{Path, PathBuf};
 
-pub(crate) const DEFAULT_ENTRYPOINT: &str = "src.program:run";
+/// The entry point when the project names none.
+pub const DEFAULT_ENTRYPOINT: &str = "src.program:run";
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
+/// The project's settings.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Settings {
-    pub(crate) entrypoint: String,
-    pub(crate) timeout_seconds: Option<f64>,
-    pub(crate) memory_bytes: Option<u64>,
-    pub(crate) cpus: Option<f64>,
-    pub(crate) warnings: Vec<String>,
+pub struct Settings {
+    pub entrypoint: String,
+    pub timeout_seconds: Option<f64>,
+    pub memory_bytes: Option<u64>,
+    pub cpus: Option<f64>,
+    pub warnings: Vec<String>,
 }
 
+/// Why the project's settings cannot be read.
 #[derive(Debug)]
-pub(crate) enum ConfigError {
+pub enum ConfigError {
     Read {
         path: PathBuf,
         error: std::io::Error,
@@ -40,7 +43,12 @@ pub(crate) enum ConfigError {
     },
 }
 
-pub(crate) fn read(app_dir: &Path, env: &Env) -> Result<Settings, ConfigError> {
+/// Reads the settings of the project in `app_dir`; `entrypoint_override` is the value of
+/// `BP_JOBWRAP_ENTRYPOINT` when set.
+///
+/// # Errors
+/// When a file cannot be read or parsed, or a value has the wrong type.
+pub fn read(app_dir: &Path, entrypoint_override: Option<&str>) -> Result<Settings, ConfigError> {
     let mut settings = Settings {
         entrypoint: DEFAULT_ENTRYPOINT.to_owned(),
         timeout_seconds: None,
@@ -50,9 +58,9 @@ pub(crate) fn read(app_dir: &Path, env: &Env) -> Result<Settings, ConfigError> {
     };
     read_planqk_json(&app_dir.join("planqk.json"), &mut settings)?;
     read_jobwrap_toml(&app_dir.join("jobwrap.toml"), &mut settings)?;
-    if let Some(value) = env.get_string_lossy("BP_JOBWRAP_ENTRYPOINT") {
+    if let Some(value) = entrypoint_override {
         settings.entrypoint =
-            checked_entrypoint("the build variable BP_JOBWRAP_ENTRYPOINT", &value)?;
+            checked_entrypoint("the build variable BP_JOBWRAP_ENTRYPOINT", value)?;
     }
     Ok(settings)
 }
@@ -199,9 +207,11 @@ fn gib_to_bytes(gib: f64) -> u64 {
     (gib * GIB).round() as u64
 }
 
-/// `512m`, `2g`, `1.5GiB`, `1048576` (bytes); binary multiples throughout.
+/// `512m`, `2g`, `1.5GiB`, `1048576` (bytes); binary multiples throughout. `None` for
+/// anything else, including zero and negative sizes.
 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-pub(crate) fn parse_size(text: &str) -> Option<u64> {
+#[must_use]
+pub fn parse_size(text: &str) -> Option<u64> {
     let text = text.trim();
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -254,7 +264,7 @@ mod tests {
     #[test]
     fn defaults_without_any_file() {
         let app = project(&[]);
-        let settings = read(app.path(), &Env::new()).expect("reads");
+        let settings = read(app.path(), None).expect("reads");
         assert_eq!(settings.entrypoint, DEFAULT_ENTRYPOINT);
         assert_eq!(settings.timeout_seconds, None);
         assert!(settings.warnings.is_empty());
@@ -266,7 +276,7 @@ mod tests {
             "planqk.json",
             r#"{"name": "x", "resources": {"cpu": 2, "memory": 1.5, "gpu": {}}, "extra": 1}"#,
         )]);
-        let settings = read(app.path(), &Env::new()).expect("reads");
+        let settings = read(app.path(), None).expect("reads");
         assert_eq!(settings.cpus, Some(2.0));
         assert_eq!(settings.memory_bytes, Some(1_610_612_736));
         assert_eq!(settings.warnings.len(), 2, "{:?}", settings.warnings);
@@ -281,16 +291,16 @@ mod tests {
                 "[job]\nentrypoint = \"app.main:handle\"\ntimeout = 90\nmemory = \"512MiB\"\ncpus = 0.5\n",
             ),
         ]);
-        let settings = read(app.path(), &Env::new()).expect("reads");
+        let settings = read(app.path(), None).expect("reads");
         assert_eq!(settings.entrypoint, "app.main:handle");
         assert_eq!(settings.timeout_seconds, Some(90.0));
         assert_eq!(settings.memory_bytes, Some(512 * 1024 * 1024));
         assert_eq!(settings.cpus, Some(0.5));
 
-        let mut env = Env::new();
-        env.insert("BP_JOBWRAP_ENTRYPOINT", "other.module:go");
         assert_eq!(
-            read(app.path(), &env).expect("reads").entrypoint,
+            read(app.path(), Some("other.module:go"))
+                .expect("reads")
+                .entrypoint,
             "other.module:go"
         );
     }
@@ -312,7 +322,7 @@ mod tests {
             ),
         ] {
             let app = project(&[(file, contents)]);
-            match read(app.path(), &Env::new()) {
+            match read(app.path(), None) {
                 Err(ConfigError::WrongType {
                     path, key: found, ..
                 }) => {
@@ -328,12 +338,12 @@ mod tests {
     fn syntax_errors_and_bad_entry_points_are_errors() {
         let app = project(&[("planqk.json", "{\"name\": ")]);
         assert!(matches!(
-            read(app.path(), &Env::new()),
+            read(app.path(), None),
             Err(ConfigError::Syntax { .. })
         ));
         let app = project(&[("jobwrap.toml", "[job]\nentrypoint = \"src/program.py\"\n")]);
         assert!(matches!(
-            read(app.path(), &Env::new()),
+            read(app.path(), None),
             Err(ConfigError::InvalidEntrypoint { .. })
         ));
     }

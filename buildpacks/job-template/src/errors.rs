@@ -1,9 +1,9 @@
 //! Every failure a user can cause, with what went wrong and how to fix it.
 
-use crate::config::{ConfigError, DEFAULT_ENTRYPOINT};
 use crate::entrypoint::EntrypointError;
 use crate::runner_layer::RunnerLayerError;
 use indoc::formatdoc;
+use job_template_buildpack::config::{ConfigError, DEFAULT_ENTRYPOINT};
 
 #[derive(Debug)]
 pub(crate) enum JobTemplateError {

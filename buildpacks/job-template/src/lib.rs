@@ -1,5 +1,8 @@
-//! Facts about the `jobwrap/job-template` buildpack that other crates check against
-//! (the builder structure tests).
+//! What other crates share with the `jobwrap/job-template` buildpack: its build plan (the
+//! builder structure tests check it) and how a project's settings are read (the host CLI
+//! reads limits the same way).
+
+pub mod config;
 
 /// The build plan of `jobwrap/job-template`.
 pub mod plan {

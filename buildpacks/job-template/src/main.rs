@@ -5,14 +5,13 @@
 //! the user's code) → [`runner_layer`] (the runner, cached, with the launch env) → the
 //! default process `job`.
 
-mod config;
 mod entrypoint;
 mod errors;
 mod runner_layer;
 
 use crate::errors::JobTemplateError;
 use indoc::formatdoc;
-use job_template_buildpack::plan;
+use job_template_buildpack::{config, plan};
 use libcnb::build::{BuildContext, BuildResult, BuildResultBuilder};
 use libcnb::data::build_plan::{BuildPlanBuilder, Require};
 use libcnb::data::launch::{LaunchBuilder, ProcessBuilder};
@@ -51,7 +50,9 @@ impl Buildpack for JobTemplateBuildpack {
     fn build(&self, context: BuildContext<Self>) -> libcnb::Result<BuildResult, Self::Error> {
         let env = context.platform.env();
         println!("[jobwrap job template]");
-        let settings = config::read(&context.app_dir, env).map_err(JobTemplateError::Config)?;
+        let entrypoint_override = env.get_string_lossy("BP_JOBWRAP_ENTRYPOINT");
+        let settings = config::read(&context.app_dir, entrypoint_override.as_deref())
+            .map_err(JobTemplateError::Config)?;
         for warning in &settings.warnings {
             println!("Warning: {warning}");
         }

@@ -2,8 +2,8 @@
 //! cached while the binary is unchanged, and the launch environment that configures it.
 
 use crate::JobTemplateBuildpack;
-use crate::config::Settings;
 use crate::errors::JobTemplateError;
+use job_template_buildpack::config::Settings;
 use libcnb::build::BuildContext;
 use libcnb::data::layer_name;
 use libcnb::layer::{

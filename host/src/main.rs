@@ -1,1 +1,293 @@
-fn main() {}
+//! `jobwrap`: turns a Python job project into a container image with Cloud Native
+//! Buildpacks and runs it safely.
+//!
+//! `run` = [`stage`] → [`build`] (`pack build`) → [`container`] (run with the hardened
+//! [`settings`]) → [`collect`] → [`teardown`], on every path, Ctrl-C included.
+
+mod archive;
+mod build;
+mod builder;
+mod clean;
+mod cli;
+mod collect;
+mod container;
+mod errors;
+mod init;
+mod interrupt;
+mod settings;
+mod stage;
+mod teardown;
+
+use crate::cli::{BuildArgs, BuilderCommand, Cli, Command, JobArgs};
+use crate::container::{Finished, Inputs};
+use crate::errors::HostError;
+use crate::interrupt::Interrupt;
+use crate::settings::Limits;
+use crate::teardown::Cleanup;
+use bollard::{ClientVersion, Docker};
+use clap::Parser;
+use jobwrap_wrapper as _;
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// The Docker Engine API version jobwrap speaks (Debian's docker.io 20.10 has 1.41).
+const DOCKER_API: ClientVersion = ClientVersion {
+    major_version: 1,
+    minor_version: 41,
+};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("jobwrap: error: cannot start: {error}");
+            return ExitCode::from(125);
+        }
+    };
+    match runtime.block_on(dispatch(cli.command)) {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            eprintln!("jobwrap: error: {error}");
+            ExitCode::from(error.exit_code())
+        }
+    }
+}
+
+async fn dispatch(command: Command) -> Result<u8, HostError> {
+    match command {
+        Command::Init { dir } => init::init(&dir).map(|()| 0),
+        Command::Builder {
+            command: BuilderCommand::Create { offline, repo },
+        } => builder::create(&repo, offline).map(|()| 0),
+        Command::Clean => {
+            let docker = connect().await?;
+            let (containers, images, folders) = clean::clean(&docker)
+                .await
+                .map_err(HostError::DockerUnreachable)?;
+            eprintln!(
+                "jobwrap: removed {containers} containers, {images} images, {folders} folders"
+            );
+            Ok(0)
+        }
+        Command::Build(args) => {
+            let docker = connect().await?;
+            let interrupt = Interrupt::listen().map_err(HostError::Signals)?;
+            let (image, _) = build_project(&docker, &args, &interrupt).await?;
+            println!("{image}");
+            Ok(0)
+        }
+        Command::Exec(args) => {
+            let docker = connect().await?;
+            let interrupt = Interrupt::listen().map_err(HostError::Signals)?;
+            let limits = limits(&args.job, None);
+            let cleanup = Cleanup::default();
+            let finished = run_image(
+                &docker,
+                &args.image,
+                &args.job,
+                &limits,
+                &cleanup,
+                &interrupt,
+            )
+            .await;
+            cleanup.run(&docker).await;
+            Ok(report(&finished?, args.job.json))
+        }
+        Command::Run(args) => {
+            let docker = connect().await?;
+            let interrupt = Interrupt::listen().map_err(HostError::Signals)?;
+            let cleanup = Cleanup::default();
+            let outcome = async {
+                let (image, settings) = build_project(&docker, &args.build, &interrupt).await?;
+                cleanup.image(&image);
+                if args.keep_image {
+                    cleanup.keep_image(&image);
+                }
+                let limits = limits(&args.job, Some(&settings));
+                run_image(&docker, &image, &args.job, &limits, &cleanup, &interrupt).await
+            }
+            .await;
+            cleanup.run(&docker).await;
+            Ok(report(&outcome?, args.job.json))
+        }
+    }
+}
+
+async fn connect() -> Result<Docker, HostError> {
+    let docker = Docker::connect_with_unix("/var/run/docker.sock", 600, &DOCKER_API)
+        .map_err(HostError::DockerUnreachable)?;
+    docker.ping().await.map_err(HostError::DockerUnreachable)?;
+    Ok(docker)
+}
+
+/// Stage → choose the builder → fetch wheels → `pack build` (skipped when the same
+/// content was built on the same builder before). The staging folder is gone afterwards.
+async fn build_project(
+    docker: &Docker,
+    args: &BuildArgs,
+    interrupt: &Interrupt,
+) -> Result<(String, job_template_buildpack::config::Settings), HostError> {
+    let staged = stage::stage(&args.project).map_err(HostError::Stage)?;
+    let settings =
+        job_template_buildpack::config::read(staged.path(), None).map_err(HostError::Settings)?;
+    let builder = match &args.builder {
+        Some(builder) => builder.clone(),
+        None if image_id(docker, build::BUILDER).await.is_some() => build::BUILDER.to_owned(),
+        None if image_id(docker, build::OFFLINE_BUILDER).await.is_some() => {
+            build::OFFLINE_BUILDER.to_owned()
+        }
+        None => return Err(HostError::NoBuilder),
+    };
+    let builder_id = image_id(docker, &builder)
+        .await
+        .ok_or_else(|| HostError::BuilderMissing(builder.clone()))?;
+    build::vendor_dependencies(staged.path())
+        .await
+        .map_err(HostError::Build)?;
+    let tag = match &args.tag {
+        Some(tag) => tag.clone(),
+        None => build::image_tag(staged.path(), &builder_id).map_err(HostError::Build)?,
+    };
+    if args.tag.is_none() && image_id(docker, &tag).await.is_some() {
+        eprintln!("jobwrap: {tag} is up to date (same project, same builder); skipping the build");
+    } else {
+        eprintln!(
+            "jobwrap: building {tag} with {builder} (build network: {})",
+            args.build_network.as_str()
+        );
+        let cache = build::cache_name(&args.project, &builder);
+        build::pack_build(
+            staged.path(),
+            &tag,
+            &builder,
+            &cache,
+            args.build_network,
+            interrupt,
+        )
+        .await
+        .map_err(HostError::Build)?;
+    }
+    Ok((tag, settings))
+}
+
+async fn image_id(docker: &Docker, image: &str) -> Option<String> {
+    docker
+        .inspect_image(image)
+        .await
+        .ok()
+        .and_then(|image| image.id)
+}
+
+/// Flags win over the project's settings, which win over jobwrap's defaults.
+fn limits(job: &JobArgs, project: Option<&job_template_buildpack::config::Settings>) -> Limits {
+    Limits {
+        memory_bytes: job
+            .memory
+            .or(project.and_then(|p| p.memory_bytes))
+            .unwrap_or(Limits::DEFAULT_MEMORY),
+        cpus: job
+            .cpus
+            .or(project.and_then(|p| p.cpus))
+            .unwrap_or(Limits::DEFAULT_CPUS),
+        timeout: job
+            .timeout
+            .or(project.and_then(|p| p.timeout_seconds))
+            .filter(|seconds| seconds.is_finite() && *seconds > 0.0)
+            .map_or(Limits::DEFAULT_TIMEOUT, Duration::from_secs_f64),
+    }
+}
+
+async fn run_image(
+    docker: &Docker,
+    image: &str,
+    job: &JobArgs,
+    limits: &Limits,
+    cleanup: &Cleanup,
+    interrupt: &Interrupt,
+) -> Result<Finished, HostError> {
+    let inputs = Inputs {
+        data: job.data.clone(),
+        params: job.params.clone(),
+    };
+    let run_id = run_id();
+    container::run(docker, image, &inputs, limits, &run_id, cleanup, interrupt)
+        .await
+        .map_err(HostError::Run)
+}
+
+fn run_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.subsec_nanos());
+    format!("{}-{nanos:09}", std::process::id())
+}
+
+/// The result on stdout (or status and result with `--json`); the job's exit code.
+fn report(finished: &Finished, json: bool) -> u8 {
+    if finished.oom_killed && finished.exit_code == 137 {
+        eprintln!(
+            "jobwrap: the job was killed for exceeding its memory limit (raise it with --memory)"
+        );
+    }
+    if finished.timed_out_on_host {
+        eprintln!("jobwrap: the job did not stop at its timeout and was killed");
+    }
+    let document = if json {
+        serde_json::json!({ "status": finished.status, "result": finished.result })
+    } else {
+        finished.result.clone().unwrap_or(serde_json::Value::Null)
+    };
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{document}");
+    let _ = stdout.flush();
+    finished.exit_code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_the_project_and_the_project_over_defaults() {
+        let job = JobArgs {
+            data: None,
+            params: None,
+            timeout: Some(5.0),
+            memory: None,
+            cpus: None,
+            json: false,
+        };
+        let project = job_template_buildpack::config::Settings {
+            entrypoint: "src.program:run".into(),
+            timeout_seconds: Some(90.0),
+            memory_bytes: Some(2048),
+            cpus: None,
+            warnings: Vec::new(),
+        };
+        let limits = limits(&job, Some(&project));
+        assert_eq!(limits.timeout, Duration::from_secs(5));
+        assert_eq!(limits.memory_bytes, 2048);
+        assert!((limits.cpus - Limits::DEFAULT_CPUS).abs() < f64::EPSILON);
+        let defaults = super::limits(
+            &JobArgs {
+                timeout: None,
+                ..job
+            },
+            None,
+        );
+        assert_eq!(defaults.timeout, Limits::DEFAULT_TIMEOUT);
+        assert_eq!(defaults.memory_bytes, Limits::DEFAULT_MEMORY);
+    }
+
+    #[test]
+    fn paths_in_messages_are_the_user_s() {
+        let error = HostError::Stage(stage::StageError::NotAProject { path: "/p".into() });
+        assert!(error.to_string().contains("/p is not a job project"));
+        assert_eq!(error.exit_code(), 3);
+    }
+}

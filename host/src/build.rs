@@ -1,0 +1,271 @@
+//! Builds a staged project into a job image with `pack`, the way untrusted code must be
+//! built: never `--trust-builder` (the trusted flow runs the build beside the Docker
+//! socket), pull policy `never`, and no network unless asked for. Dependencies are
+//! fetched first on the host as wheels only (no project code runs) into `vendor/`.
+
+use crate::cli::BuildNetwork;
+use crate::interrupt::Interrupt;
+use crate::teardown::IMAGE_REPOSITORY;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+pub(crate) const BUILDER: &str = "jobwrap/builder";
+pub(crate) const OFFLINE_BUILDER: &str = "jobwrap/builder-offline";
+
+/// Variables passed to pip and pack: what they need to find things and reach the index.
+const PASSED_ENV: &[&str] = &[
+    "PATH",
+    "HOME",
+    "LANG",
+    "DOCKER_HOST",
+    "PIP_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL",
+    "PIP_CERT",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "REQUESTS_CA_BUNDLE",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "PACK_HOME",
+    "PACK_VOLUME_KEY",
+];
+
+#[derive(Debug)]
+pub(crate) enum BuildError {
+    Hash {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    Tool {
+        tool: &'static str,
+        error: std::io::Error,
+    },
+    Vendor {
+        status: String,
+    },
+    Pack {
+        status: String,
+    },
+    Interrupted(i32),
+}
+
+/// `jobwrap-job/<hash>`: the same staged content on the same builder gives the same tag.
+pub(crate) fn image_tag(staged: &Path, builder_id: &str) -> Result<String, BuildError> {
+    let mut hasher = Sha256::new();
+    hasher.update(builder_id.as_bytes());
+    let mut files = Vec::new();
+    collect_files(staged, staged, &mut files)?;
+    files.sort();
+    for relative in files {
+        let path = staged.join(&relative);
+        let contents = fs_err::read(&path).map_err(|error| BuildError::Hash { path, error })?;
+        hasher.update(relative.as_os_str().as_encoded_bytes());
+        hasher.update([0]);
+        hasher.update((contents.len() as u64).to_le_bytes());
+        hasher.update(&contents);
+    }
+    let digest = format!("{:x}", hasher.finalize());
+    Ok(format!("{IMAGE_REPOSITORY}/{}", &digest[..16]))
+}
+
+/// The build cache of a project: one per project location and builder, so an edited
+/// project (a new image tag) still reuses its layers.
+pub(crate) fn cache_name(project: &Path, builder: &str) -> String {
+    let location = fs_err::canonicalize(project).unwrap_or_else(|_| project.to_owned());
+    let digest = Sha256::new()
+        .chain_update(location.as_os_str().as_encoded_bytes())
+        .chain_update([0])
+        .chain_update(builder.as_bytes())
+        .finalize();
+    format!("jobwrap-cache-{}", &format!("{digest:x}")[..16])
+}
+
+fn collect_files(root: &Path, dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), BuildError> {
+    let entries = fs_err::read_dir(dir).map_err(|error| BuildError::Hash {
+        path: dir.to_owned(),
+        error,
+    })?;
+    for entry in entries {
+        let entry = entry.map_err(|error| BuildError::Hash {
+            path: dir.to_owned(),
+            error,
+        })?;
+        let path = entry.path();
+        if path.is_dir() {
+            collect_files(root, &path, files)?;
+        } else {
+            files.push(path.strip_prefix(root).unwrap_or(&path).to_owned());
+        }
+    }
+    Ok(())
+}
+
+fn passed_env() -> impl Iterator<Item = (&'static str, std::ffi::OsString)> {
+    PASSED_ENV
+        .iter()
+        .filter_map(|name| std::env::var_os(name).map(|value| (*name, value)))
+}
+
+/// Downloads the requirements' wheels into `vendor/` (binary only: nothing of the
+/// project or its dependencies runs on the host). Skipped when there is nothing to get.
+pub(crate) async fn vendor_dependencies(staged: &Path) -> Result<(), BuildError> {
+    let requirements = staged.join("requirements.txt");
+    let has_requirements = fs_err::read_to_string(&requirements).is_ok_and(|text| {
+        text.lines()
+            .any(|line| !line.trim().is_empty() && !line.trim_start().starts_with('#'))
+    });
+    if !has_requirements || staged.join("vendor").exists() {
+        return Ok(());
+    }
+    eprintln!("jobwrap: downloading the requirements' wheels into vendor/ (no code runs)");
+    let status = tokio::process::Command::new("python3")
+        .env_clear()
+        .envs(passed_env())
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--only-binary=:all:",
+        ])
+        .arg("--dest")
+        .arg(staged.join("vendor"))
+        .arg("--requirement")
+        .arg(&requirements)
+        .stdin(Stdio::null())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .status()
+        .await
+        .map_err(|error| BuildError::Tool {
+            tool: "python3",
+            error,
+        })?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(BuildError::Vendor {
+            status: status.to_string(),
+        })
+    }
+}
+
+/// Runs `pack build`, its output streamed to stderr with a progress prefix.
+pub(crate) async fn pack_build(
+    staged: &Path,
+    tag: &str,
+    builder: &str,
+    cache: &str,
+    network: BuildNetwork,
+    interrupt: &Interrupt,
+) -> Result<(), BuildError> {
+    let mut child = tokio::process::Command::new("pack")
+        .env_clear()
+        .envs(passed_env())
+        .args([
+            "build",
+            tag,
+            "--builder",
+            builder,
+            "--pull-policy",
+            "never",
+            "--network",
+            network.as_str(),
+        ])
+        .arg("--path")
+        .arg(staged)
+        .arg("--cache")
+        .arg(format!("type=build;format=volume;name={cache}.build"))
+        .arg("--cache")
+        .arg(format!("type=launch;format=volume;name={cache}.launch"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|error| BuildError::Tool {
+            tool: "pack",
+            error,
+        })?;
+    let stdout = child
+        .stdout
+        .take()
+        .map(|out| tokio::spawn(relay(BufReader::new(out))));
+    let stderr = child
+        .stderr
+        .take()
+        .map(|err| tokio::spawn(relay(BufReader::new(err))));
+    let status = tokio::select! {
+        status = child.wait() => status.map_err(|error| BuildError::Tool { tool: "pack", error })?,
+        signal = interrupt.wait() => {
+            // pack cancels on SIGINT and removes its lifecycle containers; give it time.
+            if let Some(pid) = child.id().and_then(|pid| i32::try_from(pid).ok()) {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGINT);
+            }
+            if tokio::time::timeout(std::time::Duration::from_secs(30), child.wait()).await.is_err() {
+                let _ = child.kill().await;
+            }
+            return Err(BuildError::Interrupted(signal));
+        }
+    };
+    for relay in [stdout, stderr].into_iter().flatten() {
+        let _ = relay.await;
+    }
+    if status.success() {
+        Ok(())
+    } else {
+        Err(BuildError::Pack {
+            status: status.to_string(),
+        })
+    }
+}
+
+/// Prefixes each line with the build's phase, so the progress is visible at a glance.
+async fn relay(reader: impl tokio::io::AsyncBufRead + Unpin) {
+    let mut lines = reader.lines();
+    let mut phase = String::from("build");
+    while let Ok(Some(line)) = lines.next_line().await {
+        if let Some(name) = line.strip_prefix("===> ") {
+            phase = name.trim().to_ascii_lowercase();
+        }
+        eprintln!("[{phase}] {line}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tag_follows_the_content_and_the_builder() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        fs_err::create_dir_all(dir.path().join("src")).expect("src");
+        fs_err::write(dir.path().join("src/program.py"), "a").expect("write");
+        let first = image_tag(dir.path(), "sha256:1").expect("tag");
+        assert!(first.starts_with("jobwrap-job/"));
+        assert_eq!(
+            first,
+            image_tag(dir.path(), "sha256:1").expect("tag"),
+            "stable"
+        );
+        assert_ne!(
+            first,
+            image_tag(dir.path(), "sha256:2").expect("tag"),
+            "builder counts"
+        );
+        fs_err::write(dir.path().join("src/program.py"), "b").expect("write");
+        assert_ne!(
+            first,
+            image_tag(dir.path(), "sha256:1").expect("tag"),
+            "content counts"
+        );
+    }
+}

@@ -1,0 +1,86 @@
+//! What a run created, removed again on every path: success, failure, timeout, Ctrl-C.
+
+use bollard::Docker;
+use bollard::query_parameters::{RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder};
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// Prefix of every staging and run folder, so `jobwrap clean` can find leftovers.
+pub(crate) const TEMP_PREFIX: &str = "jobwrap-";
+/// The label on every job container: its value is the run's id.
+pub(crate) const RUN_LABEL: &str = "io.jobwrap.run";
+/// The repository of images jobwrap builds.
+pub(crate) const IMAGE_REPOSITORY: &str = "jobwrap-job";
+
+/// Docker resources of one run (temporary folders remove themselves when dropped).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Cleanup {
+    inner: Arc<Mutex<Resources>>,
+}
+
+#[derive(Debug, Default)]
+struct Resources {
+    containers: Vec<String>,
+    images: Vec<String>,
+}
+
+impl Cleanup {
+    pub(crate) fn container(&self, id: &str) {
+        self.lock().containers.push(id.to_owned());
+    }
+
+    pub(crate) fn image(&self, name: &str) {
+        self.lock().images.push(name.to_owned());
+    }
+
+    /// Keeps an image that would otherwise be removed (`--keep-image`).
+    pub(crate) fn keep_image(&self, name: &str) {
+        self.lock().images.retain(|image| image != name);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Resources> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Removes every container, then every image; reports what it could not remove.
+    pub(crate) async fn run(&self, docker: &Docker) {
+        let (containers, images) = {
+            let mut resources = self.lock();
+            (
+                std::mem::take(&mut resources.containers),
+                std::mem::take(&mut resources.images),
+            )
+        };
+        for id in containers {
+            let options = RemoveContainerOptionsBuilder::new()
+                .force(true)
+                .v(true)
+                .build();
+            if let Err(error) = docker.remove_container(&id, Some(options)).await {
+                report_leftover("container", &id, &error);
+            }
+        }
+        for image in images {
+            let options = RemoveImageOptionsBuilder::new().force(true).build();
+            if let Err(error) = docker.remove_image(&image, Some(options), None).await {
+                report_leftover("image", &image, &error);
+            }
+        }
+    }
+}
+
+/// Something already gone is fine; anything else is left for `jobwrap clean`.
+fn report_leftover(kind: &str, name: &str, error: &bollard::errors::Error) {
+    if !is_not_found(error) {
+        eprintln!("jobwrap: could not remove {kind} {name}: {error}; run `jobwrap clean`");
+    }
+}
+
+pub(crate) fn is_not_found(error: &bollard::errors::Error) -> bool {
+    matches!(
+        error,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
+}

@@ -220,3 +220,80 @@ pub fn remove_image(image: &str) {
         .args(["image", "rm", "--force", image])
         .output();
 }
+
+/// The `jobwrap` CLI of this workspace, built once per test binary.
+///
+/// # Panics
+/// When it cannot be built.
+#[must_use]
+pub fn jobwrap_binary() -> &'static Path {
+    static BINARY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BINARY.get_or_init(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let built = Command::new(cargo)
+            .args(["build", "--quiet", "--package", "jobwrap"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo runs");
+        assert!(built.success(), "cargo build --package jobwrap failed");
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/jobwrap")
+    })
+}
+
+/// What jobwrap left on this machine: labelled containers, all containers, its staging
+/// and run folders. Compared before and after a run.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Leftovers {
+    pub job_containers: Vec<String>,
+    pub containers: usize,
+    pub temp_folders: Vec<String>,
+}
+
+/// # Panics
+/// When Docker cannot be asked.
+#[must_use]
+pub fn leftovers() -> Leftovers {
+    let list = |args: &[&str]| {
+        let output = Command::new("docker")
+            .args(args)
+            .output()
+            .expect("docker runs");
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let mut temp_folders: Vec<String> = fs_err::read_dir(std::env::temp_dir())
+        .expect("temp dir")
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .filter(|name| name.starts_with("jobwrap-stage-") || name.starts_with("jobwrap-run-"))
+        .collect();
+    temp_folders.sort();
+    Leftovers {
+        job_containers: list(&["ps", "--all", "--quiet", "--filter", "label=io.jobwrap.run"]),
+        containers: list(&["ps", "--all", "--quiet"]).len(),
+        temp_folders,
+    }
+}
+
+/// True when Docker has this image.
+#[must_use]
+pub fn image_exists(image: &str) -> bool {
+    Command::new("docker")
+        .args(["image", "inspect", image])
+        .output()
+        .is_ok_and(|output| output.status.success())
+}
+
+/// The image a `jobwrap run` built, from its log.
+#[must_use]
+pub fn image_in_log(stderr: &str) -> Option<String> {
+    stderr
+        .split_whitespace()
+        .find(|word| word.starts_with("jobwrap-job/"))
+        .map(|word| {
+            word.trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '/' && c != '-')
+                .to_owned()
+        })
+}

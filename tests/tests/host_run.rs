@@ -1,0 +1,161 @@
+//! `jobwrap run` end to end against the real Docker engine and the offline builder:
+//! results, exit codes, and nothing left behind after each run.
+
+use jobwrap_integration_tests::{
+    copy_fixture, fixture, image_exists, image_in_log, jobwrap_binary, leftovers,
+    require_offline_builder,
+};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::process::Command;
+use std::sync::Mutex;
+
+/// Runs one at a time: the leftover checks look at the whole machine.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+struct Run {
+    code: i32,
+    result: Value,
+    stderr: String,
+}
+
+fn jobwrap_run(project: &Path, args: &[&str], inputs: &[(&str, Value)]) -> Run {
+    require_offline_builder();
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let before = leftovers();
+    let files = tempfile::tempdir().expect("temp dir");
+    let mut command = Command::new(jobwrap_binary());
+    command.arg("run").arg(project).args(args);
+    for (name, value) in inputs {
+        let path = files.path().join(format!("{name}.json"));
+        fs_err::write(&path, value.to_string()).expect("input");
+        command.arg(format!("--{name}")).arg(path);
+    }
+    let output = command.output().expect("jobwrap runs");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        leftovers(),
+        before,
+        "the run left something behind\n{stderr}"
+    );
+    if let Some(image) = image_in_log(&stderr) {
+        assert!(!image_exists(&image), "{image} was not removed");
+    }
+    Run {
+        code: output.status.code().expect("an exit code"),
+        result: serde_json::from_str(stdout.trim())
+            .unwrap_or_else(|_| panic!("stdout is JSON: {stdout}\n{stderr}")),
+        stderr,
+    }
+}
+
+#[test]
+fn the_planqk_template_sample_returns_its_statistics() {
+    let sample = fixture("planqk-template");
+    let run = jobwrap_run(
+        &sample,
+        &[],
+        &[
+            ("data", json!({"values": [100, 50, 200, 70, 0.69]})),
+            ("params", json!({"round_off": false})),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.result,
+        json!({"result": {"mean": 84.138, "spread": 199.31}, "metadata": {"count": 5}})
+    );
+    assert!(
+        run.stderr.contains("processed 5 values"),
+        "the job's output is streamed to stderr"
+    );
+}
+
+#[test]
+fn the_kwargs_sample_echoes_and_json_mode_gives_the_status() {
+    let run = jobwrap_run(
+        &fixture("kwargs-style"),
+        &["--json"],
+        &[
+            ("data", json!({"word": "hi"})),
+            ("params", json!({"times": 3})),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.result["result"]["echo"], json!("hi hi hi"));
+    assert_eq!(run.result["status"]["status"], json!("SUCCEEDED"));
+}
+
+#[test]
+fn a_failing_project_exits_1_with_its_error() {
+    let run = jobwrap_run(&fixture("contract-raises"), &[], &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(
+        run.result,
+        json!({"code": "exception", "detail": "ValueError: the answer is not 42"})
+    );
+}
+
+#[test]
+fn a_job_over_its_timeout_exits_124() {
+    let run = jobwrap_run(
+        &fixture("contract-actions"),
+        &["--timeout", "2"],
+        &[("params", json!({"do": "sleep", "seconds": 60}))],
+    );
+    assert_eq!(run.code, 124, "{}", run.stderr);
+    assert_eq!(run.result["code"], json!("timeout"));
+}
+
+#[test]
+fn a_job_over_its_memory_limit_exits_137() {
+    let run = jobwrap_run(
+        &fixture("contract-actions"),
+        &["--memory", "128m"],
+        &[("params", json!({"do": "allocate", "megabytes": 1024}))],
+    );
+    assert_eq!(run.code, 137, "{}", run.stderr);
+    assert_eq!(run.result["code"], json!("killed"));
+}
+
+#[test]
+fn a_zip_upload_runs_like_its_folder() {
+    let sample = copy_fixture("kwargs-style");
+    let archive = tempfile::Builder::new()
+        .suffix(".zip")
+        .tempfile()
+        .expect("zip file");
+    let zipped = Command::new("python3")
+        .args([
+            "-c",
+            "import shutil, sys; shutil.make_archive(sys.argv[1][:-4], 'zip', sys.argv[2])",
+        ])
+        .arg(archive.path())
+        .arg(sample.path())
+        .status()
+        .expect("python3 zips");
+    assert!(zipped.success());
+    let run = jobwrap_run(archive.path(), &[], &[("data", json!({"word": "zip"}))]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.result["echo"], json!("zip"));
+}
+
+#[test]
+fn a_folder_that_is_no_job_project_is_refused_before_any_build() {
+    let run_output = Command::new(jobwrap_binary())
+        .arg("run")
+        .arg(fixture("not-a-job"))
+        .output()
+        .expect("jobwrap runs");
+    assert_eq!(run_output.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&run_output.stderr);
+    assert!(
+        stderr.contains(
+            "is not a job project: looked for any of planqk.json, jobwrap.toml, src/program.py"
+        ),
+        "{stderr}"
+    );
+}

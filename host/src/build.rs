@@ -6,6 +6,8 @@
 use crate::cli::BuildNetwork;
 use crate::interrupt::Interrupt;
 use crate::teardown::IMAGE_REPOSITORY;
+use bollard::Docker;
+use bollard::query_parameters::{ListContainersOptionsBuilder, RemoveContainerOptionsBuilder};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -160,6 +162,7 @@ pub(crate) async fn vendor_dependencies(staged: &Path) -> Result<(), BuildError>
 
 /// Runs `pack build`, its output streamed to stderr with a progress prefix.
 pub(crate) async fn pack_build(
+    docker: &Docker,
     staged: &Path,
     tag: &str,
     builder: &str,
@@ -167,6 +170,7 @@ pub(crate) async fn pack_build(
     network: BuildNetwork,
     interrupt: &Interrupt,
 ) -> Result<(), BuildError> {
+    let started = now_unix();
     let mut child = tokio::process::Command::new("pack")
         .env_clear()
         .envs(passed_env())
@@ -213,6 +217,8 @@ pub(crate) async fn pack_build(
             if tokio::time::timeout(std::time::Duration::from_secs(30), child.wait()).await.is_err() {
                 let _ = child.kill().await;
             }
+            // pack does not remove a phase container it had just created when cancelled.
+            remove_build_containers(docker, builder, started).await;
             return Err(BuildError::Interrupted(signal));
         }
     };
@@ -225,6 +231,45 @@ pub(crate) async fn pack_build(
         Err(BuildError::Pack {
             status: status.to_string(),
         })
+    }
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX)
+        })
+}
+
+/// Removes the containers of an interrupted build: made from the builder or a lifecycle
+/// image since the build started. A create request pack sent just before it stopped can
+/// still land, so the sweep is repeated briefly.
+async fn remove_build_containers(docker: &Docker, builder: &str, since: i64) {
+    for _ in 0..4 {
+        let options = ListContainersOptionsBuilder::new().all(true).build();
+        let containers = docker
+            .list_containers(Some(options))
+            .await
+            .unwrap_or_default();
+        for container in containers {
+            let image = container.image.unwrap_or_default();
+            let from_build = image == builder
+                || image.starts_with(&format!("{builder}:"))
+                || image.starts_with("pack.local/")
+                || image.starts_with("buildpacksio/lifecycle");
+            let id = container
+                .id
+                .filter(|_| from_build && container.created.unwrap_or(0) >= since - 1);
+            if let Some(id) = id {
+                let remove = RemoveContainerOptionsBuilder::new()
+                    .force(true)
+                    .v(true)
+                    .build();
+                let _ = docker.remove_container(&id, Some(remove)).await;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
 }
 

@@ -162,6 +162,7 @@ async fn build_project(
         );
         let cache = build::cache_name(&args.project, &builder);
         build::pack_build(
+            docker,
             staged.path(),
             &tag,
             &builder,

@@ -34,6 +34,9 @@ pub(crate) enum Command {
     },
     /// Remove whatever interrupted runs left behind: containers, images, staging folders.
     Clean,
+    /// The in-container runner itself (used by `run --local`).
+    #[command(hide = true, name = "__runner")]
+    Runner,
 }
 
 #[derive(Debug, Subcommand)]
@@ -111,6 +114,10 @@ pub(crate) struct RunArgs {
     /// Keep the built image (an unchanged project then skips the build next time).
     #[arg(long)]
     pub(crate) keep_image: bool,
+    /// No image and no Docker: run the project with this machine's Python through the same
+    /// runner (the fast loop while editing; the container's walls do not apply).
+    #[arg(long, conflicts_with_all = ["keep_image", "builder", "tag", "build_network"])]
+    pub(crate) local: bool,
 }
 
 #[derive(Debug, Args)]

@@ -14,6 +14,7 @@ mod container;
 mod errors;
 mod init;
 mod interrupt;
+mod local;
 mod settings;
 mod stage;
 mod teardown;
@@ -26,7 +27,6 @@ use crate::settings::Limits;
 use crate::teardown::Cleanup;
 use bollard::{ClientVersion, Docker};
 use clap::Parser;
-use jobwrap_wrapper as _;
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -39,6 +39,10 @@ const DOCKER_API: ClientVersion = ClientVersion {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Runner = cli.command {
+        // The very same runner as in the images, for `run --local`.
+        return jobwrap_wrapper::main();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -97,6 +101,12 @@ async fn dispatch(command: Command) -> Result<u8, HostError> {
             .await;
             cleanup.run(&docker).await;
             Ok(report(&finished?, args.job.json))
+        }
+        Command::Runner => Ok(125),
+        Command::Run(args) if args.local => {
+            let interrupt = Interrupt::listen().map_err(HostError::Signals)?;
+            let finished = local::run(&args.build.project, &args.job, &interrupt).await?;
+            Ok(report(&finished, args.job.json))
         }
         Command::Run(args) => {
             let docker = connect().await?;
@@ -185,7 +195,10 @@ async fn image_id(docker: &Docker, image: &str) -> Option<String> {
 }
 
 /// Flags win over the project's settings, which win over jobwrap's defaults.
-fn limits(job: &JobArgs, project: Option<&job_template_buildpack::config::Settings>) -> Limits {
+pub(crate) fn limits(
+    job: &JobArgs,
+    project: Option<&job_template_buildpack::config::Settings>,
+) -> Limits {
     Limits {
         memory_bytes: job
             .memory
@@ -229,7 +242,7 @@ fn run_id() -> String {
 }
 
 /// The result on stdout (or status and result with `--json`); the job's exit code.
-fn report(finished: &Finished, json: bool) -> u8 {
+pub(crate) fn report(finished: &Finished, json: bool) -> u8 {
     if finished.oom_killed && finished.exit_code == 137 {
         eprintln!(
             "jobwrap: the job was killed for exceeding its memory limit (raise it with --memory)"

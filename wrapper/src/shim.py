@@ -70,7 +70,10 @@ def _fail(kind, message, tb=None):
 def _traceback_text(error):
     import traceback
 
-    return "".join(traceback.format_exception(error))
+    # The shim's own frames (source "<string>") say nothing about the user's code.
+    summary = traceback.TracebackException.from_exception(error)
+    summary.stack = traceback.StackSummary.from_list([f for f in summary.stack if f.filename != "<string>"])
+    return "".join(summary.format())
 
 
 for _stream in (sys.stdout, sys.stderr):

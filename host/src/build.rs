@@ -7,7 +7,10 @@ use crate::cli::BuildNetwork;
 use crate::interrupt::Interrupt;
 use crate::teardown::IMAGE_REPOSITORY;
 use bollard::Docker;
-use bollard::query_parameters::{ListContainersOptionsBuilder, RemoveContainerOptionsBuilder};
+use bollard::query_parameters::{
+    ListContainersOptionsBuilder, RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
+    TagImageOptionsBuilder,
+};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -40,6 +43,7 @@ const PASSED_ENV: &[&str] = &[
 
 #[derive(Debug)]
 pub(crate) enum BuildError {
+    Docker(bollard::errors::Error),
     Hash {
         path: PathBuf,
         error: std::io::Error,
@@ -160,6 +164,11 @@ pub(crate) async fn vendor_dependencies(staged: &Path) -> Result<(), BuildError>
     }
 }
 
+/// A private name for the builder during one build: pack names its phase containers'
+/// image after the builder it was given, so this build's containers are exactly those
+/// of this name — and only those are removed if the build is interrupted.
+pub(crate) const BUILDER_ALIAS_REPOSITORY: &str = "jobwrap-builder-run";
+
 /// Runs `pack build`, its output streamed to stderr with a progress prefix.
 pub(crate) async fn pack_build(
     docker: &Docker,
@@ -170,7 +179,36 @@ pub(crate) async fn pack_build(
     network: BuildNetwork,
     interrupt: &Interrupt,
 ) -> Result<(), BuildError> {
-    let started = now_unix();
+    let alias_tag = format!("{}-{}", std::process::id(), now_unix());
+    let alias = format!("{BUILDER_ALIAS_REPOSITORY}:{alias_tag}");
+    docker
+        .tag_image(
+            builder,
+            Some(
+                TagImageOptionsBuilder::new()
+                    .repo(BUILDER_ALIAS_REPOSITORY)
+                    .tag(&alias_tag)
+                    .build(),
+            ),
+        )
+        .await
+        .map_err(BuildError::Docker)?;
+    let built = run_pack(docker, staged, tag, &alias, cache, network, interrupt).await;
+    // Untag only: the builder itself stays.
+    let untag = RemoveImageOptionsBuilder::new().noprune(true).build();
+    let _ = docker.remove_image(&alias, Some(untag), None).await;
+    built
+}
+
+async fn run_pack(
+    docker: &Docker,
+    staged: &Path,
+    tag: &str,
+    builder: &str,
+    cache: &str,
+    network: BuildNetwork,
+    interrupt: &Interrupt,
+) -> Result<(), BuildError> {
     let mut child = tokio::process::Command::new("pack")
         .env_clear()
         .envs(passed_env())
@@ -218,7 +256,7 @@ pub(crate) async fn pack_build(
                 let _ = child.kill().await;
             }
             // pack does not remove a phase container it had just created when cancelled.
-            remove_build_containers(docker, builder, started).await;
+            remove_build_containers(docker, builder).await;
             return Err(BuildError::Interrupted(signal));
         }
     };
@@ -234,18 +272,16 @@ pub(crate) async fn pack_build(
     }
 }
 
-fn now_unix() -> i64 {
+fn now_unix() -> u128 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX)
-        })
+        .map_or(0, |elapsed| elapsed.as_nanos())
 }
 
-/// Removes the containers of an interrupted build: made from the builder or a lifecycle
-/// image since the build started. A create request pack sent just before it stopped can
-/// still land, so the sweep is repeated briefly.
-async fn remove_build_containers(docker: &Docker, builder: &str, since: i64) {
+/// Removes the containers of an interrupted build: those of this build's builder alias.
+/// A create request pack sent just before it stopped can still land, so the sweep is
+/// repeated briefly.
+pub(crate) async fn remove_build_containers(docker: &Docker, alias: &str) {
     for _ in 0..4 {
         let options = ListContainersOptionsBuilder::new().all(true).build();
         let containers = docker
@@ -253,15 +289,8 @@ async fn remove_build_containers(docker: &Docker, builder: &str, since: i64) {
             .await
             .unwrap_or_default();
         for container in containers {
-            let image = container.image.unwrap_or_default();
-            let from_build = image == builder
-                || image.starts_with(&format!("{builder}:"))
-                || image.starts_with("pack.local/")
-                || image.starts_with("buildpacksio/lifecycle");
-            let id = container
-                .id
-                .filter(|_| from_build && container.created.unwrap_or(0) >= since - 1);
-            if let Some(id) = id {
+            let ours = container.image.as_deref() == Some(alias);
+            if let Some(id) = container.id.filter(|_| ours) {
                 let remove = RemoveContainerOptionsBuilder::new()
                     .force(true)
                     .v(true)

@@ -1,6 +1,7 @@
 //! `jobwrap clean`: removes what interrupted runs left, found by jobwrap's container
 //! label, image repository and temporary-folder prefix.
 
+use crate::build::BUILDER_ALIAS_REPOSITORY;
 use crate::teardown::{IMAGE_REPOSITORY, RUN_LABEL, TEMP_PREFIX};
 use bollard::Docker;
 use bollard::query_parameters::{
@@ -29,6 +30,22 @@ pub(crate) async fn clean(
                 .build();
             docker.remove_container(id, Some(options)).await?;
         }
+    }
+    // Builder aliases of interrupted builds: their containers, then the names.
+    let aliases = docker
+        .list_images(Some(
+            ListImagesOptionsBuilder::new()
+                .filters(&HashMap::from([(
+                    "reference",
+                    vec![BUILDER_ALIAS_REPOSITORY],
+                )]))
+                .build(),
+        ))
+        .await?;
+    for alias in aliases.iter().flat_map(|image| image.repo_tags.iter()) {
+        crate::build::remove_build_containers(docker, alias).await;
+        let untag = RemoveImageOptionsBuilder::new().noprune(true).build();
+        docker.remove_image(alias, Some(untag), None).await?;
     }
     let reference = format!("{IMAGE_REPOSITORY}/*");
     let images = docker

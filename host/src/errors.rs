@@ -98,6 +98,9 @@ impl std::fmt::Display for HostError {
                     f,
                     "the build failed ({status}); the build log above says why (look for [Error])."
                 ),
+                BuildError::Docker(error) => {
+                    write!(f, "the Docker engine failed during the build: {error}")
+                }
                 BuildError::Interrupted(_) => {
                     write!(f, "interrupted during the build; everything was removed")
                 }

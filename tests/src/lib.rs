@@ -240,12 +240,14 @@ pub fn jobwrap_binary() -> &'static Path {
     })
 }
 
-/// What jobwrap left on this machine: labelled containers, all containers, its staging
-/// and run folders. Compared before and after a run.
+/// What jobwrap left on this machine: its labelled job containers, the containers and
+/// names of its builds (pack's phase containers run the build's builder alias), its
+/// staging and run folders. Compared before and after a run.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Leftovers {
     pub job_containers: Vec<String>,
-    pub containers: usize,
+    pub build_containers: Vec<String>,
+    pub builder_aliases: Vec<String>,
     pub temp_folders: Vec<String>,
 }
 
@@ -270,9 +272,14 @@ pub fn leftovers() -> Leftovers {
         .filter(|name| name.starts_with("jobwrap-stage-") || name.starts_with("jobwrap-run-"))
         .collect();
     temp_folders.sort();
+    let build_containers = list(&["ps", "--all", "--format", "{{.ID}} {{.Image}}"])
+        .into_iter()
+        .filter(|line| line.contains(" jobwrap-builder-run:"))
+        .collect();
     Leftovers {
         job_containers: list(&["ps", "--all", "--quiet", "--filter", "label=io.jobwrap.run"]),
-        containers: list(&["ps", "--all", "--quiet"]).len(),
+        build_containers,
+        builder_aliases: list(&["images", "--quiet", "jobwrap-builder-run"]),
         temp_folders,
     }
 }

@@ -28,6 +28,8 @@ fn vendored_wheels_install_with_the_network_off_in_the_untrusted_flow() {
     assert!(downloaded.success(), "pip download of numpy's wheel failed");
 
     let image = "jobwrap-test/vendored-numpy";
+    // A first build: no earlier image to take layers from (the cache is cleared too).
+    remove_image(image);
     let (built, output) = pack_build_untrusted(app.path(), image, "none");
     assert!(built, "{output}");
     assert!(

@@ -86,3 +86,33 @@ fn environment_values_work_without_mounted_files() {
         assert_eq!(run.final_json()["echo"], json!("yo yo"));
     });
 }
+
+#[test]
+fn the_app_and_the_layers_are_not_writable_by_the_job() {
+    TestRunner::default().build(offline_build("kwargs-style"), |context| {
+        let image = built_image(&context.pack_stdout);
+        // Without --read-only: the image's own permissions must hold.
+        for target in [
+            "/workspace/new-file",
+            "/workspace/src/new-file",
+            "/layers/jobwrap_job-template/runner/bin/x",
+        ] {
+            let output = std::process::Command::new("docker")
+                .args([
+                    "run",
+                    "--rm",
+                    "--network",
+                    "none",
+                    "--entrypoint",
+                    "/bin/sh",
+                    &image,
+                    "-c",
+                ])
+                .arg(format!("touch {target}"))
+                .output()
+                .expect("docker runs");
+            assert!(!output.status.success(), "the job could write {target}");
+            assert!(String::from_utf8_lossy(&output.stderr).contains("Permission denied"));
+        }
+    });
+}

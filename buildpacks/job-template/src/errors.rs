@@ -1,5 +1,6 @@
 //! Every failure a user can cause, with what went wrong and how to fix it.
 
+use crate::app_permissions::AppPermissionsError;
 use crate::entrypoint::EntrypointError;
 use crate::runner_layer::RunnerLayerError;
 use indoc::formatdoc;
@@ -10,6 +11,7 @@ pub(crate) enum JobTemplateError {
     Config(ConfigError),
     Entrypoint(EntrypointError),
     RunnerLayer(RunnerLayerError),
+    AppPermissions(AppPermissionsError),
 }
 
 impl From<JobTemplateError> for libcnb::Error<JobTemplateError> {
@@ -23,6 +25,14 @@ impl std::fmt::Display for JobTemplateError {
         let message = match self {
             JobTemplateError::Config(error) => config_message(error),
             JobTemplateError::Entrypoint(error) => entrypoint_message(error),
+            JobTemplateError::AppPermissions(AppPermissionsError::Io { path, error }) => {
+                formatdoc! {"
+                The permissions of {path} could not be restricted: {error}
+
+                The app folder must belong to the build user; build again with a fresh app
+                folder (pack copies the project into one).
+            ", path = path.display()}
+            }
             JobTemplateError::RunnerLayer(error) => match error {
                 RunnerLayerError::ReadBinary(error) => formatdoc! {"
                     The buildpack's runner binary cannot be read: {error}

@@ -5,6 +5,7 @@
 //! the user's code) → [`runner_layer`] (the runner, cached, with the launch env) → the
 //! default process `job`.
 
+mod app_permissions;
 mod entrypoint;
 mod errors;
 mod runner_layer;
@@ -64,6 +65,9 @@ impl Buildpack for JobTemplateBuildpack {
             "Checked {} (compiles, defines the function).",
             settings.entrypoint
         );
+
+        app_permissions::restrict(&context.app_dir).map_err(JobTemplateError::AppPermissions)?;
+        println!("Made the app read-only for the job (no group or other write).");
 
         let runner = runner_layer::contribute(&context, &settings)?;
 

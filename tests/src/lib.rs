@@ -186,13 +186,18 @@ fn copy_tree(from: &Path, to: &Path) {
 
 /// Runs the real `pack build` on the offline builder the way the host CLI does for
 /// untrusted user projects: no `--trust-builder`, the local lifecycle image, pull policy
-/// `never`, and the given build network. Returns pack's combined output.
+/// `never`, and the given build network. Each call gets a fresh build cache (removed
+/// afterwards), so it shows what a first build does. Returns pack's combined output.
 ///
 /// # Panics
 /// When pack cannot be started.
 #[must_use]
 pub fn pack_build_untrusted(app: &Path, image: &str, network: &str) -> (bool, String) {
     require_offline_builder();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_nanos());
+    let cache = format!("jobwrap-test-cache-{}-{nanos}", std::process::id());
     let output = Command::new("pack")
         .args([
             "build",
@@ -202,10 +207,15 @@ pub fn pack_build_untrusted(app: &Path, image: &str, network: &str) -> (bool, St
             "--pull-policy",
             "never",
         ])
+        .arg("--cache")
+        .arg(format!("type=build;format=volume;name={cache}"))
         .args(["--network", network, "--path"])
         .arg(app)
         .output()
         .expect("pack runs (run scripts/setup)");
+    let _ = Command::new("docker")
+        .args(["volume", "rm", "--force", &cache])
+        .output();
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),

@@ -16,7 +16,6 @@ const ALLOWED: &[&str] = &[
     "PYTHONUSERBASE",
     "PYTHONHASHSEED",
     "PYTHONIOENCODING",
-    "VIRTUAL_ENV",
     "SSL_CERT_FILE",
     "SSL_CERT_DIR",
     "LOG_LEVEL",

@@ -9,7 +9,7 @@ use base64::Engine;
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::unix::fs::FileTypeExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// The two inputs of a job, in the contract's order.
@@ -118,7 +118,12 @@ pub(crate) fn resolve(
 ) -> Result<Input, InputError> {
     for path in candidate_paths(&config.input_dir, name) {
         let source = path.display().to_string();
-        let file = match File::open(&path) {
+        // Non-blocking, so that a FIFO planted there cannot stall the runner at open.
+        let file = match std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(&path)
+        {
             Ok(file) => file,
             Err(error) if is_absent(&error) => continue,
             Err(error) => {
@@ -134,10 +139,14 @@ pub(crate) fn resolve(
             source: source.clone(),
             error,
         })?;
-        let kind = metadata.file_type();
-        if !(kind.is_file() || kind.is_fifo()) {
+        if !metadata.file_type().is_file() {
             return Err(InputError::NotAFile { name, source });
         }
+        clear_nonblocking(&file).map_err(|error| InputError::Unreadable {
+            name,
+            source: source.clone(),
+            error,
+        })?;
         return if config.base64_encoded == Some(true) {
             decode_to_memfd(name, source, file, config.max_input_bytes)
         } else if metadata.len() > config.max_input_bytes {
@@ -184,6 +193,14 @@ pub(crate) fn resolve(
     } else {
         decode_to_memfd(name, source, bytes.as_slice(), config.max_input_bytes)
     }
+}
+
+/// The child reads the file with ordinary blocking reads.
+fn clear_nonblocking(file: &File) -> std::io::Result<()> {
+    use nix::fcntl::{FcntlArg, OFlag, fcntl};
+    let flags = OFlag::from_bits_truncate(fcntl(file, FcntlArg::F_GETFL)?);
+    fcntl(file, FcntlArg::F_SETFL(flags - OFlag::O_NONBLOCK))?;
+    Ok(())
 }
 
 fn candidate_paths(input_dir: &Path, name: InputName) -> [PathBuf; 2] {

@@ -88,16 +88,8 @@ fn run(
     signals: &nix::sys::signal::SigSet,
     lookup: &impl Fn(&str) -> Option<std::ffi::OsString>,
 ) -> Outcome {
-    match start_and_supervise(config, signals, lookup) {
-        Ok(outcome) => outcome,
-        Err(error) => {
-            let outcome = error.outcome();
-            if let Some(error) = &outcome.error {
-                log::error(&error.message);
-            }
-            outcome
-        }
-    }
+    // `report` logs the error of every failed outcome.
+    start_and_supervise(config, signals, lookup).unwrap_or_else(|error| error.outcome())
 }
 
 fn start_and_supervise(
@@ -192,14 +184,22 @@ fn start_and_supervise(
         matches!((oom_before, process::oom_kills()), (Some(before), Some(after)) if after > before);
     let mut outcome = decide(&supervision, received, config, oom);
     if budget.dropped() > 0 {
-        log::warn(format_args!(
-            "dropped {} bytes of log output (limit JOBWRAP_MAX_LOG_BYTES={})",
+        // Part of the contract, not a diagnostic: printed whatever LOG_LEVEL says.
+        eprintln!(
+            "jobwrap: dropped {} bytes of log output (limit JOBWRAP_MAX_LOG_BYTES={})",
             budget.dropped(),
             config.max_log_bytes
-        ));
+        );
         outcome = outcome.with_limit(Limit::LogSize);
     }
-    drop(private_temp);
+    let temp_path = private_temp.path().to_owned();
+    // `close` removes the tree without following symlinks the job left in it.
+    if let Err(error) = private_temp.close() {
+        log::warn(format_args!(
+            "cannot remove the job's temporary folder {}: {error}",
+            temp_path.display()
+        ));
+    }
     if open_line {
         // The final marker must start a line of its own.
         let _ = std::io::stdout().write_all(b"\n");

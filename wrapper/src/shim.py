@@ -8,8 +8,14 @@
 #   R: the result as JSON            E: an ErrorResponse's JSON (the job failed)
 #   F: {"kind", "message", "traceback"} (the job failed before or while running)
 
-import os
 import sys
+
+# `python3 -c` puts the working directory (the app) first on sys.path: a user's json.py
+# or inspect.py would then replace the modules the shim itself relies on.
+if sys.path and sys.path[0] in ("", "."):
+    del sys.path[0]
+
+import os  # noqa: E402
 
 
 def _take_env(name):
@@ -28,8 +34,14 @@ _INPUTS = [
     for name in ("data", "params")
 ]
 
-import json  # noqa: E402  (after the variables are gone, before any user code)
+# After the variables are gone, before the app is on sys.path: the shim's own modules
+# always come from the standard library.
+import importlib  # noqa: E402
+import inspect  # noqa: E402
+import json  # noqa: E402
 import socket  # noqa: E402
+import traceback  # noqa: E402
+import types  # noqa: E402
 
 # The channel must not outlive this process: not in exec'd programs, not in forks.
 os.set_inheritable(_CHANNEL_FD, False)
@@ -68,8 +80,6 @@ def _fail(kind, message, tb=None):
 
 
 def _traceback_text(error):
-    import traceback
-
     # The shim's own frames (source "<string>") say nothing about the user's code.
     summary = traceback.TracebackException.from_exception(error)
     summary.stack = traceback.StackSummary.from_list([f for f in summary.stack if f.filename != "<string>"])
@@ -121,8 +131,6 @@ del _INPUTS
 # --- entry point --------------------------------------------------------------------
 
 def _load_entrypoint():
-    import importlib
-
     module_name, _, function_name = _ENTRYPOINT.partition(":")
     os.chdir(_APP_DIR)
     sys.path.insert(0, _APP_DIR)
@@ -153,8 +161,6 @@ def _load_entrypoint():
 
 
 def _call(function, data, params):
-    import inspect
-
     try:
         signature = inspect.signature(function)
     except (TypeError, ValueError):
@@ -225,7 +231,8 @@ def _convert(value, path, depth=0):
                 except json.JSONDecodeError as error:
                     raise _InvalidResult(f"{path}: {type(value).__name__}.to_json() returned invalid JSON: {error}") from None
             return _convert(produced, path, depth + 1)
-    if hasattr(value, "__dict__") and not isinstance(value, type):
+    # Functions, classes and modules have a __dict__ too, but it is not their value.
+    if hasattr(value, "__dict__") and not isinstance(value, (type, types.ModuleType)) and not inspect.isroutine(value):
         return _convert(vars(value), path, depth + 1)
     raise _InvalidResult(
         f"{path}: a value of type {type(value).__name__} is not JSON-serialisable; return dicts, lists, "

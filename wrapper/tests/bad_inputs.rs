@@ -110,3 +110,44 @@ fn an_invalid_base64_encoded_setting_is_a_wrapper_error() {
         finished.error_message()
     );
 }
+
+#[test]
+fn a_fifo_where_the_file_should_be_does_not_stall_the_runner() {
+    let job = Job::new("contract-actions");
+    let fifo = job.input_dir().join("data.json");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    assert_input_error(&job, &["'data'", "data.json", "not a regular file"]);
+}
+
+#[test]
+fn an_empty_input_file_is_invalid_json() {
+    let job = actions().input_file("data/data.json", "");
+    assert_input_error(&job, &["'data'", "not valid JSON", "line 1 column 1"]);
+}
+
+#[test]
+fn invalid_base64_in_a_file_names_the_file() {
+    let job = actions()
+        .env("BASE64_ENCODED", "true")
+        .input_file("data/data.json", "eyJh\nIj!ogMX0=")
+        .input_file("params/params.json", STANDARD.encode(r#"{"do": "echo"}"#));
+    assert_input_error(
+        &job,
+        &[
+            "'data'",
+            "data/data.json",
+            "not valid base64",
+            "'!' at byte 7",
+        ],
+    );
+}
+
+#[test]
+fn params_errors_name_params() {
+    let job = Job::new("contract-actions").env("PARAMS_VALUE", STANDARD.encode("[1,"));
+    assert_input_error(&job, &["'params'", "PARAMS_VALUE", "not valid JSON"]);
+}

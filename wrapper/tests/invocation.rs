@@ -106,3 +106,28 @@ fn runs_in_the_app_directory_with_it_first_on_the_path_and_no_stdin() {
     assert_eq!(seen["stdin"], json!(""));
     assert_eq!(seen["argv"], json!(["src/program.py"]));
 }
+
+#[test]
+fn modules_in_the_app_named_like_the_standard_library_do_not_break_the_runner() {
+    let job = Job::new("contract-positional")
+        .data(&json!(1))
+        .params(&json!(2));
+    for name in [
+        "json",
+        "inspect",
+        "socket",
+        "traceback",
+        "importlib",
+        "types",
+    ] {
+        fs_err::write(
+            job.app().join(format!("{name}.py")),
+            format!("print('the app shadowed {name}')\n"),
+        )
+        .expect("shadowing module");
+    }
+    let finished = job.run();
+    finished.assert_consistent(0);
+    assert_eq!(finished.final_json(), json!({"first": 1, "second": 2}));
+    assert!(!finished.stdout.contains("shadowed"), "{}", finished.stdout);
+}

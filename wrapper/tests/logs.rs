@@ -33,7 +33,7 @@ fn output_over_the_log_cap_is_dropped_and_counted() {
     );
     assert!(
         finished.stderr.contains(
-            "jobwrap: warning: dropped 9000 bytes of log output (limit JOBWRAP_MAX_LOG_BYTES=1000)"
+            "jobwrap: dropped 9000 bytes of log output (limit JOBWRAP_MAX_LOG_BYTES=1000)"
         ),
         "{}",
         finished.stderr
@@ -46,4 +46,25 @@ fn log_level_error_silences_the_runner() {
     let finished = Job::new("contract-actions").env("LOG_LEVEL", "ERROR").run();
     finished.assert_consistent(0);
     assert_eq!(finished.stderr, "");
+}
+
+#[test]
+fn the_log_cap_notice_is_printed_at_any_log_level_and_pipes_keep_draining() {
+    // 2 MB through a 1000-byte cap: the job would block on a full pipe if it was not read.
+    let finished = Job::new("contract-actions")
+        .env("JOBWRAP_MAX_LOG_BYTES", "1000")
+        .env("LOG_LEVEL", "ERROR")
+        .params(&json!({"do": "flood", "lines": 20_000}))
+        .run();
+    finished.assert_consistent(0);
+    let expected: String = format!("{}\n", "x".repeat(99)).repeat(10);
+    assert_eq!(
+        finished.stdout,
+        format!("{expected}Job:ResultResponse: {{\"flooded\":true}}\n")
+    );
+    assert_eq!(
+        finished.stderr,
+        "jobwrap: dropped 1999000 bytes of log output (limit JOBWRAP_MAX_LOG_BYTES=1000)\n"
+    );
+    assert_eq!(finished.limits(), ["log_size"]);
 }

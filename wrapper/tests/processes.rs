@@ -102,3 +102,24 @@ fn sigterm_to_the_runner_stops_the_job_with_137() {
         finished.elapsed
     );
 }
+
+#[test]
+fn a_grandchild_holding_the_channel_cannot_forge_the_result() {
+    let finished = Job::new("contract-actions")
+        .params(&json!({"do": "forge_on_channel"}))
+        .run();
+    finished.assert_consistent(0);
+    assert_eq!(finished.final_json(), json!({"honest": true}));
+    assert!(
+        finished.stdout.contains("forger sent 1"),
+        "the forger really had the channel: {}",
+        finished.stdout
+    );
+    assert!(
+        finished
+            .stderr
+            .contains("ignored 28 bytes sent on the result channel by processes other than"),
+        "{}",
+        finished.stderr
+    );
+}

@@ -143,7 +143,13 @@ impl Job {
         self.run_with(Some((signal, delay)))
     }
 
+    /// The runner's own `TMPDIR`, under which it makes the job's private folder.
+    pub fn runner_temp(&self) -> PathBuf {
+        self.root.path().join("tmp")
+    }
+
     fn run_with(&self, signal: Option<(&str, Duration)>) -> Finished {
+        fs_err::create_dir_all(self.runner_temp()).expect("runner temp dir");
         let started = Instant::now();
         let mut child = Command::new(RUNNER)
             .env_clear()
@@ -153,6 +159,9 @@ impl Job {
             .env("JOBWRAP_INPUT_DIR", self.input_dir())
             .env("JOBWRAP_OUTPUT_DIR", self.output_dir())
             .env("CNB_LAYERS_DIR", self.root.path().join("no-layers"))
+            // The job's private folder lands here, and its path in every job process's
+            // environment lets `assert_no_process_left` find them.
+            .env("TMPDIR", self.runner_temp())
             .envs(self.env.iter().cloned())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -187,6 +196,16 @@ impl Job {
             }
             std::thread::sleep(Duration::from_millis(5));
         };
+        self.assert_no_process_left();
+        let left_in_temp: Vec<_> = fs_err::read_dir(self.runner_temp())
+            .expect("runner temp dir")
+            .flatten()
+            .map(|entry| entry.path())
+            .collect();
+        assert!(
+            left_in_temp.is_empty(),
+            "the private folder is removed: {left_in_temp:?}"
+        );
         let output = self.output_dir();
         let read_json = |name: &str| {
             fs_err::read(output.join(name))
@@ -201,6 +220,35 @@ impl Job {
             status: read_json("status.json"),
             elapsed: started.elapsed(),
         }
+    }
+}
+
+impl Job {
+    /// Once the runner has exited, no process of the job may remain: every one of them
+    /// started with this job's temporary path in its environment.
+    fn assert_no_process_left(&self) {
+        let marker = self.runner_temp().into_os_string().into_encoded_bytes();
+        let mut left = Vec::new();
+        for entry in fs_err::read_dir("/proc").expect("/proc").flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
+                continue;
+            };
+            if is_running(pid) && environ.windows(marker.len()).any(|w| w == marker) {
+                let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+                left.push((pid, String::from_utf8_lossy(&cmdline).replace('\0', " ")));
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
+        }
+        assert!(left.is_empty(), "job processes left running: {left:?}");
     }
 }
 

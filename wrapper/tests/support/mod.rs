@@ -78,6 +78,7 @@ pub struct Job {
     root: tempfile::TempDir,
     env: Vec<(OsString, OsString)>,
     python: PathBuf,
+    pid_one: bool,
 }
 
 impl Job {
@@ -89,6 +90,7 @@ impl Job {
             root,
             env: Vec::new(),
             python: python().to_owned(),
+            pid_one: false,
         }
     }
 
@@ -134,6 +136,12 @@ impl Job {
         self
     }
 
+    /// Runs the runner as PID 1 of a new PID namespace, as in a container.
+    pub fn as_pid_one(mut self) -> Self {
+        self.pid_one = true;
+        self
+    }
+
     pub fn run(&self) -> Finished {
         self.run_with(None)
     }
@@ -151,7 +159,14 @@ impl Job {
     fn run_with(&self, signal: Option<(&str, Duration)>) -> Finished {
         fs_err::create_dir_all(self.runner_temp()).expect("runner temp dir");
         let started = Instant::now();
-        let mut child = Command::new(RUNNER)
+        let mut command = if self.pid_one {
+            let mut unshare = Command::new("unshare");
+            unshare.args(["--pid", "--fork", "--mount-proc", RUNNER]);
+            unshare
+        } else {
+            Command::new(RUNNER)
+        };
+        let mut child = command
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("JOBWRAP_PYTHON", &self.python)

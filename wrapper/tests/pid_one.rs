@@ -1,0 +1,51 @@
+//! The runner as PID 1 of its PID namespace, as in a container: it reaps orphans, ends
+//! every process with `kill(-1)`, and ignores signals the job sends it.
+
+mod support;
+
+use serde_json::json;
+use std::time::Duration;
+use support::Job;
+
+#[test]
+fn a_daemon_is_ended_and_cannot_forge_the_result() {
+    let job = Job::new("contract-actions").as_pid_one();
+    let output_dir = job.output_dir();
+    let job = job.params(&json!({"do": "forge_after_return", "output_dir": output_dir}));
+    let finished = job.run();
+    finished.assert_consistent(0);
+    assert_eq!(finished.final_json(), json!({"honest": true}));
+    assert!(!finished.stdout.contains("forged"), "{}", finished.stdout);
+    std::thread::sleep(Duration::from_millis(800));
+    let output = fs_err::read_to_string(output_dir.join("output.json")).expect("output");
+    assert_eq!(output, r#"{"honest":true}"#);
+}
+
+#[test]
+fn a_child_ignoring_sigterm_does_not_survive_the_timeout() {
+    let job = Job::new("contract-actions")
+        .as_pid_one()
+        .env("JOBWRAP_TIMEOUT", "0.5")
+        .env("JOBWRAP_KILL_GRACE", "0.5");
+    let pidfile = job.scratch("child.pid");
+    let finished = job
+        .params(&json!({"do": "child_ignores_term", "pidfile": pidfile}))
+        .run();
+    finished.assert_consistent(124);
+    assert_eq!(finished.limits(), ["timeout"]);
+}
+
+#[test]
+fn the_job_cannot_stop_the_runner() {
+    let finished = Job::new("contract-actions")
+        .as_pid_one()
+        .params(&json!({"do": "signal_pid_one"}))
+        .run();
+    finished.assert_consistent(0);
+    assert_eq!(finished.final_json(), json!({"still": "running"}));
+    assert!(
+        finished.stderr.contains("ignored SIGTERM sent by process"),
+        "{}",
+        finished.stderr
+    );
+}

@@ -9,7 +9,7 @@ use support::Job;
 
 #[test]
 fn a_daemon_is_ended_and_cannot_forge_the_result() {
-    let job = Job::new("contract-actions").as_pid_one();
+    let job = Job::new("contract-actions").in_own_pid_namespace();
     let output_dir = job.output_dir();
     let job = job.params(&json!({"do": "forge_after_return", "output_dir": output_dir}));
     let finished = job.run();
@@ -24,7 +24,7 @@ fn a_daemon_is_ended_and_cannot_forge_the_result() {
 #[test]
 fn a_child_ignoring_sigterm_does_not_survive_the_timeout() {
     let job = Job::new("contract-actions")
-        .as_pid_one()
+        .in_own_pid_namespace()
         .env("JOBWRAP_TIMEOUT", "0.5")
         .env("JOBWRAP_KILL_GRACE", "0.5");
     let pidfile = job.scratch("child.pid");
@@ -38,7 +38,7 @@ fn a_child_ignoring_sigterm_does_not_survive_the_timeout() {
 #[test]
 fn the_job_cannot_stop_the_runner() {
     let finished = Job::new("contract-actions")
-        .as_pid_one()
+        .in_own_pid_namespace()
         .params(&json!({"do": "signal_pid_one"}))
         .run();
     finished.assert_consistent(0);

@@ -137,7 +137,7 @@ impl Job {
     }
 
     /// Runs the runner as PID 1 of a new PID namespace, as in a container.
-    pub fn as_pid_one(mut self) -> Self {
+    pub fn in_own_pid_namespace(mut self) -> Self {
         self.pid_one = true;
         self
     }

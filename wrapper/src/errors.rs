@@ -9,6 +9,10 @@ use std::ffi::OsString;
 pub(crate) enum RunnerError {
     Config(ConfigError),
     Input(InputError),
+    AppDir {
+        path: std::path::PathBuf,
+        error: Option<std::io::Error>,
+    },
     PrivateTemp(std::io::Error),
     Channel(nix::Error),
     Spawn {
@@ -27,6 +31,19 @@ impl RunnerError {
                 JobExit::WrapperFailed,
                 "wrapper",
                 format!("the runner's configuration is invalid: {error}"),
+            ),
+            RunnerError::AppDir { path, error } => Outcome::failed(
+                JobExit::WrapperFailed,
+                "wrapper",
+                format!(
+                    "the app directory {} {}; set JOBWRAP_APP_DIR (or CNB_APP_DIR) to the folder \
+                     holding the project's src/",
+                    path.display(),
+                    error.as_ref().map_or_else(
+                        || "is not a directory".to_owned(),
+                        |e| format!("cannot be used: {e}")
+                    )
+                ),
             ),
             RunnerError::PrivateTemp(error) => Outcome::failed(
                 JobExit::WrapperFailed,

@@ -97,6 +97,7 @@ fn start_and_supervise(
     signals: &nix::sys::signal::SigSet,
     lookup: &impl Fn(&str) -> Option<std::ffi::OsString>,
 ) -> Result<Outcome, RunnerError> {
+    check_app_dir(&config.app_dir)?;
     let inputs = inputs::InputName::ALL
         .map(|name| inputs::resolve(name, config, lookup))
         .into_iter()
@@ -205,6 +206,21 @@ fn start_and_supervise(
         let _ = std::io::stdout().write_all(b"\n");
     }
     Ok(outcome)
+}
+
+/// A missing app folder would otherwise surface as a failure to start Python.
+fn check_app_dir(path: &std::path::Path) -> Result<(), RunnerError> {
+    match std::fs::metadata(path) {
+        Ok(metadata) if metadata.is_dir() => Ok(()),
+        Ok(_) => Err(RunnerError::AppDir {
+            path: path.to_owned(),
+            error: None,
+        }),
+        Err(error) => Err(RunnerError::AppDir {
+            path: path.to_owned(),
+            error: Some(error),
+        }),
+    }
 }
 
 /// The shim's command: cleared environment, private temporary folder, the channel and

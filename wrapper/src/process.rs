@@ -255,14 +255,11 @@ pub(crate) fn descendants(root: Pid) -> Vec<Pid> {
     found
 }
 
-/// The kernel's count of OOM kills in this cgroup (v1 or v2), if it can be read.
+/// The kernel's count of OOM kills in the runner's memory cgroup (v1 or v2), if it can
+/// be read.
 pub(crate) fn oom_kills() -> Option<u64> {
-    [
-        "/sys/fs/cgroup/memory.events",
-        "/sys/fs/cgroup/memory/memory.oom_control",
-    ]
-    .iter()
-    .find_map(|path| {
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    oom_counter_files(&own).iter().find_map(|path| {
         let text = std::fs::read_to_string(path).ok()?;
         text.lines().find_map(|line| {
             line.strip_prefix("oom_kill ")
@@ -271,9 +268,57 @@ pub(crate) fn oom_kills() -> Option<u64> {
     })
 }
 
+/// Where the OOM kill counter of the cgroup named in `/proc/self/cgroup` lives, then the
+/// mount's root (a container with its own cgroup namespace sees its cgroup there).
+fn oom_counter_files(proc_self_cgroup: &str) -> Vec<std::path::PathBuf> {
+    let root = std::path::Path::new("/sys/fs/cgroup");
+    let mut files = Vec::new();
+    for line in proc_self_cgroup.lines() {
+        let mut fields = line.splitn(3, ':');
+        let (Some(_), Some(controllers), Some(path)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        let relative = path.trim_start_matches('/');
+        if controllers.split(',').any(|c| c == "memory") {
+            files.push(
+                root.join("memory")
+                    .join(relative)
+                    .join("memory.oom_control"),
+            );
+        } else if controllers.is_empty() {
+            files.push(root.join(relative).join("memory.events"));
+        }
+    }
+    files.push(root.join("memory/memory.oom_control"));
+    files.push(root.join("memory.events"));
+    files
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn oom_counters_of_the_own_cgroup_come_first() {
+        let v1 = "4:memory:/process_api/abc\n0::/\n";
+        let files = oom_counter_files(v1);
+        assert_eq!(
+            files[..2],
+            [
+                std::path::PathBuf::from(
+                    "/sys/fs/cgroup/memory/process_api/abc/memory.oom_control"
+                ),
+                std::path::PathBuf::from("/sys/fs/cgroup/memory.events"),
+            ]
+        );
+        let v2 = oom_counter_files("0::/system.slice/job.scope\n");
+        assert_eq!(
+            v2[0],
+            std::path::PathBuf::from("/sys/fs/cgroup/system.slice/job.scope/memory.events")
+        );
+    }
 
     #[test]
     fn finds_descendants_of_a_process() {

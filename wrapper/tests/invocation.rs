@@ -131,3 +131,17 @@ fn modules_in_the_app_named_like_the_standard_library_do_not_break_the_runner() 
     assert_eq!(finished.final_json(), json!({"first": 1, "second": 2}));
     assert!(!finished.stdout.contains("shadowed"), "{}", finished.stdout);
 }
+
+#[test]
+fn a_missing_app_directory_is_a_wrapper_error_naming_it() {
+    let job = Job::new("contract-actions");
+    fs_err::remove_dir_all(job.app()).expect("remove app");
+    let finished = job.run();
+    finished.assert_consistent(125);
+    assert_eq!(finished.error_kind(), "wrapper");
+    let message = finished.error_message();
+    assert!(
+        message.contains(&job.app().display().to_string()) && message.contains("JOBWRAP_APP_DIR"),
+        "{message}"
+    );
+}

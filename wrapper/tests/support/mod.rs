@@ -79,6 +79,7 @@ pub struct Job {
     env: Vec<(OsString, OsString)>,
     python: PathBuf,
     pid_one: bool,
+    memory_limit: Option<u64>,
 }
 
 impl Job {
@@ -91,6 +92,7 @@ impl Job {
             env: Vec::new(),
             python: python().to_owned(),
             pid_one: false,
+            memory_limit: None,
         }
     }
 
@@ -142,6 +144,12 @@ impl Job {
         self
     }
 
+    /// Runs the runner in a new cgroup (v1 memory controller) limited to `bytes`.
+    pub fn with_memory_limit(mut self, bytes: u64) -> Self {
+        self.memory_limit = Some(bytes);
+        self
+    }
+
     pub fn run(&self) -> Finished {
         self.run_with(None)
     }
@@ -159,10 +167,19 @@ impl Job {
     fn run_with(&self, signal: Option<(&str, Duration)>) -> Finished {
         fs_err::create_dir_all(self.runner_temp()).expect("runner temp dir");
         let started = Instant::now();
+        let cgroup = self.memory_limit.map(MemoryCgroup::new);
         let mut command = if self.pid_one {
             let mut unshare = Command::new("unshare");
             unshare.args(["--pid", "--fork", "--mount-proc", RUNNER]);
             unshare
+        } else if let Some(cgroup) = &cgroup {
+            // The shell moves itself into the cgroup, then becomes the runner.
+            let mut shell = Command::new("sh");
+            shell
+                .args(["-c", "echo $$ > \"$1/cgroup.procs\" && exec \"$2\"", "sh"])
+                .arg(&cgroup.0)
+                .arg(RUNNER);
+            shell
         } else {
             Command::new(RUNNER)
         };
@@ -264,6 +281,43 @@ impl Job {
             }
         }
         assert!(left.is_empty(), "job processes left running: {left:?}");
+    }
+}
+
+/// A memory cgroup (v1) below the test's own, removed when dropped.
+struct MemoryCgroup(PathBuf);
+
+impl MemoryCgroup {
+    fn new(limit: u64) -> Self {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let own = fs_err::read_to_string("/proc/self/cgroup").expect("/proc/self/cgroup");
+        let parent = own
+            .lines()
+            .find_map(|line| line.split_once(":memory:").map(|(_, path)| path.to_owned()))
+            .expect("a cgroup v1 memory controller (as on the project's machine)");
+        let path = Path::new("/sys/fs/cgroup/memory")
+            .join(parent.trim_start_matches('/'))
+            .join(format!(
+                "jobwrap-test-{}-{}",
+                std::process::id(),
+                NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            ));
+        fs_err::create_dir(&path).expect("create a memory cgroup (needs root)");
+        fs_err::write(path.join("memory.limit_in_bytes"), limit.to_string()).expect("limit");
+        // Without swap accounting this file is absent; then swap is not available anyway.
+        let _ = std::fs::write(path.join("memory.memsw.limit_in_bytes"), limit.to_string());
+        MemoryCgroup(path)
+    }
+}
+
+impl Drop for MemoryCgroup {
+    fn drop(&mut self) {
+        for _ in 0..100 {
+            if std::fs::remove_dir(&self.0).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 

@@ -18,6 +18,11 @@ fn json_values_and_containers_convert() {
         ("tuple", json!([1, 2])),
         ("set", json!([1, 2, 3])),
         ("none", Value::Null),
+        (
+            "int_keys",
+            json!({"1": "one", "2.5": "half", "false": "no"}),
+        ),
+        ("mixed_set", json!({"s": ["a"]})),
         ("object", json!({"x": 1, "y": [2, 3]})),
         ("to_json", json!({"via": "to_json"})),
         (
@@ -48,6 +53,15 @@ fn values_json_cannot_hold_are_invalid_results_naming_the_path() {
         ("nan", "result.bad: nan is not a finite number"),
         ("bytes", "result.raw: a value of type bytes"),
         ("cycle", "nested more than 500 levels"),
+        (
+            "datetime",
+            "result.items[3].when: a value of type datetime is not JSON-serialisable",
+        ),
+        (
+            "function",
+            "result.f: a value of type builtin_function_or_method",
+        ),
+        ("module", "result.m: a value of type module"),
     ] {
         let finished = returning(kind);
         finished.assert_consistent(1);

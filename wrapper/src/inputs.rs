@@ -412,6 +412,104 @@ fn describe_byte(byte: u8) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
+
+    /// Resolves `name` with `input_dir` and the given variables as the environment.
+    fn resolve_with(
+        name: InputName,
+        input_dir: &Path,
+        variables: &[(&str, &str)],
+    ) -> Result<Input, InputError> {
+        let mut map: HashMap<String, OsString> = variables
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), OsString::from(v)))
+            .collect();
+        map.insert("JOBWRAP_INPUT_DIR".into(), input_dir.into());
+        let lookup = |name: &str| map.get(name).cloned();
+        let config = crate::config::load(lookup).expect("valid config");
+        resolve(name, &config, &lookup)
+    }
+
+    fn contents(input: Input) -> String {
+        let mut text = String::new();
+        input
+            .file
+            .expect("an input file")
+            .read_to_string(&mut text)
+            .expect("readable");
+        text
+    }
+
+    #[test]
+    fn follows_the_contract_order_for_each_input_separately() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path();
+        let variables = [("DATA_VALUE", "ImVudiI="), ("PARAMS_VALUE", "ImVudiI=")];
+        // Nothing at all: `{}` (no file handed over).
+        let input = resolve_with(InputName::Data, root, &[]).expect("resolves");
+        assert!(input.file.is_none());
+        // Only the variable: base64 decoded.
+        let input = resolve_with(InputName::Data, root, &variables).expect("resolves");
+        assert_eq!(input.source, "the variable DATA_VALUE");
+        assert_eq!(contents(input), "\"env\"");
+        // The flat file beats the variable, the template file beats the flat file.
+        fs_err::write(root.join("data.json"), "\"flat\"").expect("write");
+        let input = resolve_with(InputName::Data, root, &variables).expect("resolves");
+        assert_eq!(contents(input), "\"flat\"");
+        fs_err::create_dir(root.join("data")).expect("mkdir");
+        fs_err::write(root.join("data/data.json"), "\"template\"").expect("write");
+        let input = resolve_with(InputName::Data, root, &variables).expect("resolves");
+        assert!(input.source.ends_with("data/data.json"), "{}", input.source);
+        assert_eq!(contents(input), "\"template\"");
+        // params is looked up on its own.
+        let input = resolve_with(InputName::Params, root, &variables).expect("resolves");
+        assert_eq!(input.source, "the variable PARAMS_VALUE");
+    }
+
+    #[test]
+    fn base64_encoded_switches_the_encoding_of_files_and_variables() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let raw = [("BASE64_ENCODED", "false"), ("DATA_VALUE", "[1]")];
+        let input = resolve_with(InputName::Data, dir.path(), &raw).expect("resolves");
+        assert_eq!(contents(input), "[1]");
+        fs_err::write(dir.path().join("data.json"), "WzJd\n").expect("write");
+        let encoded = [("BASE64_ENCODED", "true")];
+        let input = resolve_with(InputName::Data, dir.path(), &encoded).expect("resolves");
+        assert_eq!(contents(input), "[2]");
+    }
+
+    #[test]
+    fn decoded_inputs_are_sealed_against_writes() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let input =
+            resolve_with(InputName::Data, dir.path(), &[("DATA_VALUE", "e30=")]).expect("resolves");
+        let mut file = input.file.expect("a memfd");
+        assert!(file.write_all(b"tampered").is_err(), "the memfd is sealed");
+    }
+
+    #[test]
+    fn refuses_folders_and_oversized_files() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        fs_err::create_dir_all(dir.path().join("params/params.json")).expect("mkdir");
+        let error = resolve_with(InputName::Params, dir.path(), &[]).expect_err("a folder");
+        assert!(matches!(error, InputError::NotAFile { .. }), "{error}");
+
+        fs_err::write(dir.path().join("data.json"), "[1, 2, 3]").expect("write");
+        let small = [("JOBWRAP_MAX_INPUT_BYTES", "8")];
+        let error = resolve_with(InputName::Data, dir.path(), &small).expect_err("too large");
+        assert!(
+            matches!(error, InputError::TooLarge { limit: 8, .. }),
+            "{error}"
+        );
+        let encoded = [("BASE64_ENCODED", "true")];
+        let error = resolve_with(InputName::Data, dir.path(), &encoded).expect_err("not base64");
+        assert!(
+            error
+                .to_string()
+                .contains("invalid character '[' at byte 0"),
+            "{error}"
+        );
+    }
 
     fn decode(text: &[u8]) -> Result<Vec<u8>, String> {
         let mut stream = Base64Stream::default();

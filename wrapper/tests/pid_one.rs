@@ -49,3 +49,19 @@ fn the_job_cannot_stop_the_runner() {
         finished.stderr
     );
 }
+
+#[test]
+fn a_stop_signal_from_outside_ends_the_job_with_137() {
+    let job = Job::new("contract-actions")
+        .in_own_pid_namespace()
+        .env("JOBWRAP_KILL_GRACE", "0.5")
+        .params(&json!({"do": "sleep", "seconds": 30, "ignore_term": true}));
+    let finished = job.run_signalled("TERM", Duration::from_millis(700));
+    finished.assert_consistent(137);
+    assert_eq!(finished.error_kind(), "terminated");
+    assert!(
+        finished.elapsed < Duration::from_secs(5),
+        "{:?}",
+        finished.elapsed
+    );
+}

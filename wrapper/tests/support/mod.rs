@@ -210,14 +210,23 @@ impl Job {
             if let Some((name, delay)) = signal
                 && started.elapsed() >= delay
             {
-                {
-                    let sent = Command::new("kill")
-                        .args(["-s", name, &child.id().to_string()])
-                        .status()
-                        .expect("kill runs");
-                    assert!(sent.success(), "kill -s {name}");
-                    signal = None;
-                }
+                // In its own PID namespace the runner is unshare's only child; the
+                // signal then comes from outside the namespace, like `docker stop`'s.
+                let target = if self.pid_one {
+                    let children = format!("/proc/{0}/task/{0}/children", child.id());
+                    fs_err::read_to_string(children)
+                        .expect("unshare's children")
+                        .trim()
+                        .to_owned()
+                } else {
+                    child.id().to_string()
+                };
+                let sent = Command::new("kill")
+                    .args(["-s", name, &target])
+                    .status()
+                    .expect("kill runs");
+                assert!(sent.success(), "kill -s {name} {target}");
+                signal = None;
             }
             if let Some(status) = child.try_wait().expect("wait") {
                 break status;

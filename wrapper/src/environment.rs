@@ -55,8 +55,15 @@ fn buildpack_variables(layers_dir: &Path) -> BTreeSet<String> {
     let entries = |path: &Path| std::fs::read_dir(path).into_iter().flatten().flatten();
     for buildpack in entries(layers_dir) {
         for layer in entries(&buildpack.path()) {
-            for env_dir in ["env", "env.launch"] {
-                for file in entries(&layer.path().join(env_dir)) {
+            let env = layer.path().join("env");
+            let launch = layer.path().join("env.launch");
+            // `env.launch/<process>/` holds the variables of one process type only.
+            let per_process = entries(&launch).filter(|entry| entry.path().is_dir());
+            let dirs = [env, launch.clone()]
+                .into_iter()
+                .chain(per_process.map(|entry| entry.path()));
+            for env_dir in dirs {
+                for file in entries(&env_dir).filter(|entry| !entry.path().is_dir()) {
                     let file_name = file.file_name();
                     let Some(file_name) = file_name.to_str() else {
                         continue;
@@ -98,8 +105,11 @@ mod tests {
             "MPLBACKEND.override",
             "PIP_NO_INDEX.default",
             "JOBWRAP_ENTRYPOINT.override",
+            "job/OMP_NUM_THREADS.default",
         ] {
-            std::fs::write(env_dir.join(file), "x").expect("env file");
+            let path = env_dir.join(file);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("env dir");
+            std::fs::write(path, "x").expect("env file");
         }
         let current = [
             "PATH",
@@ -114,12 +124,21 @@ mod tests {
             "MPLBACKEND",
             "PIP_NO_INDEX",
             "PYTHONPATH",
+            "OMP_NUM_THREADS",
+            "job",
         ]
         .map(|name| (OsString::from(name), OsString::from("value")));
         let passed = for_job(current, layers.path());
         assert_eq!(
             names(&passed),
-            ["PATH", "LC_ALL", "MPLBACKEND", "PIP_NO_INDEX", "PYTHONPATH"]
+            [
+                "PATH",
+                "LC_ALL",
+                "MPLBACKEND",
+                "PIP_NO_INDEX",
+                "PYTHONPATH",
+                "OMP_NUM_THREADS"
+            ]
         );
     }
 }

@@ -41,3 +41,27 @@ fn only_stdio_is_open_in_the_user_code() {
     assert_eq!(fds.len(), 5, "{fds:?}");
     assert_eq!(fds[..3], [0, 1, 2]);
 }
+
+#[test]
+fn variables_a_buildpack_layer_sets_are_passed() {
+    let job = Job::new("contract-actions");
+    let env_dir = job.scratch("no-layers/jobwrap_python/venv/env.launch");
+    fs_err::create_dir_all(&env_dir).expect("layer env dir");
+    fs_err::write(env_dir.join("MPLBACKEND.override"), "Agg").expect("env file");
+    fs_err::write(env_dir.join("DATA_VALUE.override"), "x").expect("env file");
+    let finished = job
+        .env("MPLBACKEND", "Agg")
+        .env("OTHER_SETTING", "not from a layer")
+        .env("CNB_APP_DIR", "/workspace")
+        .env("LC_ALL", "C.UTF-8")
+        .env("DATA_VALUE", "e30=")
+        .params(&json!({"do": "environment"}))
+        .run();
+    finished.assert_consistent(0);
+    let environ = finished.final_json()["environ"].clone();
+    assert_eq!(environ["MPLBACKEND"], json!("Agg"));
+    assert_eq!(environ["CNB_APP_DIR"], json!("/workspace"));
+    assert_eq!(environ["LC_ALL"], json!("C.UTF-8"));
+    assert!(environ.get("OTHER_SETTING").is_none(), "{environ}");
+    assert!(environ.get("DATA_VALUE").is_none(), "{environ}");
+}

@@ -906,7 +906,6 @@ fn the_paketo_builder_builds_and_runs_each_sample() {
     let created = Command::new("pack")
         .args(["builder", "create", BUILDER, "--config"])
         .arg(workspace_root().join("builder/builder.toml"))
-        .args(["--target", "linux/amd64"])
         .status()
         .expect("pack runs");
     assert!(created.success(), "pack builder create failed");

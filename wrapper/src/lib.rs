@@ -36,6 +36,10 @@ const SHIM: &str = include_str!("shim.py");
 
 /// The whole runner: reads its environment, runs the job, reports, and returns the
 /// contract's exit code.
+///
+/// Call it first thing in `main`, before any other thread exists: it blocks the signals
+/// it handles, and a thread started earlier would still take them (SIGTERM would then
+/// end the process without a result).
 #[must_use]
 pub fn main() -> ExitCode {
     let started = Instant::now();

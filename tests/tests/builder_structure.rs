@@ -848,7 +848,11 @@ fn the_packaged_detects_declare_what_the_table_says() {
             .find(|known| known.id == id)
             .expect("in the table")
             .alternatives;
-        assert_eq!(&declared, expected, "{id}");
+        assert_eq!(
+            &declared, expected,
+            "{id}: the packaged detect and the table differ (package again with \
+             `cargo libcnb package --release --target {TARGET_TRIPLE}` if the source changed)"
+        );
     }
 }
 

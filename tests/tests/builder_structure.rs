@@ -896,12 +896,13 @@ fn plan_alternatives(text: &str) -> Vec<Alternative> {
         .collect()
 }
 
-/// Creates `jobwrap/builder` from builder/builder.toml and builds each shared sample with
-/// it. Needs Docker Hub (the Paketo images) and the internet (Paketo downloads Python at
-/// build time), and job-template packaged by `cargo libcnb package --release`.
+/// Creates `jobwrap/builder` from builder/builder.toml and builds and runs each shared
+/// sample (the pip group) and a `bp-*` fixture for each other group with it. Needs
+/// Docker Hub (the Paketo images) and the internet (Paketo downloads Python and the
+/// packages at build time), and job-template packaged by `cargo libcnb package --release`.
 #[test]
 #[ignore = "needs Docker Hub and the internet"]
-fn the_paketo_builder_builds_and_runs_each_sample() {
+fn the_paketo_builder_builds_and_runs_a_project_of_each_kind() {
     const BUILDER: &str = "jobwrap/builder";
     assert!(
         packaged_dir(JOB_TEMPLATE).join("bin/build").exists(),
@@ -935,7 +936,23 @@ fn the_paketo_builder_builds_and_runs_each_sample() {
             json!({"eigenvalues": [4.0, 9.0], "trace": 5.0, "shape": [2, 2]}),
         ),
     ];
-    for (name, data, params, expected) in samples {
+    // One project per other group: the job imports `six` from the package manager's
+    // environment, which shows that environment is the one it runs in (for Conda: that
+    // the environment's python3 comes before Paketo's CPython on PATH).
+    let words = || json!({"words": ["a", "b"]});
+    let from_six = || json!({"dependency": "six", "words": "a b"});
+    let groups = [
+        ("bp-pipenv", words(), json!({}), from_six()),
+        ("bp-poetry", words(), json!({}), from_six()),
+        ("bp-conda", words(), json!({}), from_six()),
+        (
+            "bp-no-dependencies",
+            json!({"values": [1, 2, 3]}),
+            json!({"factor": 2}),
+            json!({"total": 12}),
+        ),
+    ];
+    for (name, data, params, expected) in samples.into_iter().chain(groups) {
         let image = format!("jobwrap-test/paketo-{name}");
         let output = Command::new("pack")
             .args([

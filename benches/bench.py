@@ -156,7 +156,7 @@ def builds(work, runs):
     cold_times, rebuild_times, unchanged_times, images = [], [], [], []
     for attempt in range(runs):
         project = work / f"build-{attempt}"
-        shutil.copytree(ROOT / "tests/fixtures/kwargs-style", project)
+        shutil.copytree(ROOT / "tests/fixtures/numpy-result", project)
         (project / "nonce.txt").write_text(f"{time.time_ns()}")
 
         def build():
@@ -173,7 +173,7 @@ def builds(work, runs):
         rebuild_times.append(build())
         unchanged_times.append(build())
     cold = statistics.median(cold_times)
-    line("4. rebuild after a one-line change vs cold", statistics.median(rebuild_times), cold,
+    line("4. numpy sample: rebuild after one-line change vs cold", statistics.median(rebuild_times), cold,
          statistics.median([r / c for r, c in zip(rebuild_times, cold_times)]), 0.3)
     line("   unchanged project (build skipped) vs cold", statistics.median(unchanged_times), cold,
          statistics.median([u / c for u, c in zip(unchanged_times, cold_times)]), 0.05)
@@ -207,6 +207,7 @@ def throughput(image, inputs, output, jobs):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one small iteration of each (CI smoke run)")
+    parser.add_argument("--only", choices=["runner", "input", "exec", "builds"], help="run one figure only")
     args = parser.parse_args()
     runs = 1 if args.quick else 15
     subprocess.run(["cargo", "build", "--release", "--quiet", "--locked", "-p", "jobwrap", "-p", "jobwrap-wrapper"], cwd=ROOT, check=True)
@@ -215,15 +216,20 @@ def main():
     image = "jobwrap-bench/trivial:latest"
     with tempfile.TemporaryDirectory(prefix="jobwrap-bench-") as scratch:
         work = Path(scratch)
-        wrapper_overhead(work, python, 3 if args.quick else 30)
-        large_input(work, python, 1 if args.quick else 5, 10 if args.quick else 100)
-        subprocess.run([JOBWRAP, "build", ROOT / "tests/fixtures/kwargs-style", "--tag", image], check=True, capture_output=True)
-        try:
-            inputs, output = host_overhead(work, 2 if args.quick else runs, image)
-            throughput(image, inputs, output, 2 if args.quick else 8)
-        finally:
-            subprocess.run(["docker", "image", "rm", "--force", image], capture_output=True)
-        builds(work, 1 if args.quick else 3)
+        wanted = lambda name: args.only in (None, name)  # noqa: E731
+        if wanted("runner"):
+            wrapper_overhead(work, python, 3 if args.quick else 30)
+        if wanted("input"):
+            large_input(work, python, 1 if args.quick else 5, 10 if args.quick else 100)
+        if wanted("exec"):
+            subprocess.run([JOBWRAP, "build", ROOT / "tests/fixtures/kwargs-style", "--tag", image], check=True, capture_output=True)
+            try:
+                inputs, output = host_overhead(work, 2 if args.quick else runs, image)
+                throughput(image, inputs, output, 2 if args.quick else 8)
+            finally:
+                subprocess.run(["docker", "image", "rm", "--force", image], capture_output=True)
+        if wanted("builds"):
+            builds(work, 1 if args.quick else 3)
 
 
 if __name__ == "__main__":

@@ -156,9 +156,6 @@ async fn build_project(
     let builder_id = image_id(docker, &builder)
         .await
         .ok_or_else(|| HostError::BuilderMissing(builder.clone()))?;
-    build::vendor_dependencies(staged.path())
-        .await
-        .map_err(HostError::Build)?;
     let tag = match &args.tag {
         Some(tag) => tag.clone(),
         None => build::image_tag(staged.path(), &builder_id).map_err(HostError::Build)?,
@@ -170,6 +167,10 @@ async fn build_project(
             "jobwrap: building {tag} with {builder} (build network: {})",
             args.build_network.as_str()
         );
+        // Wheels are fetched only when a build happens; the tag is of the project as given.
+        build::vendor_dependencies(staged.path())
+            .await
+            .map_err(HostError::Build)?;
         let cache = build::cache_name(&args.project, &builder);
         build::pack_build(
             docker,

@@ -36,30 +36,38 @@ _INPUTS = [
 
 # After the variables are gone, before the app is on sys.path: the shim's own modules
 # always come from the standard library.
-import importlib  # noqa: E402
-import inspect  # noqa: E402
 import json  # noqa: E402
-import socket  # noqa: E402
-import traceback  # noqa: E402
-import types  # noqa: E402
+
+# Only what every job needs is imported at start (each module costs start-up time);
+# `inspect` and `traceback` come later through _stdlib(), still never from the app.
+_FUNCTION = type(_take_env)
+_BUILTIN = type(len)
+_MODULE = type(sys)
 
 # The channel must not outlive this process: not in exec'd programs, not in forks.
 os.set_inheritable(_CHANNEL_FD, False)
-_channel = socket.socket(fileno=_CHANNEL_FD)
+os.register_at_fork(after_in_child=lambda: os.close(_CHANNEL_FD))
 
 
-def _close_channel_in_fork_child():
-    fd = _channel.detach()
-    if fd >= 0:
-        os.close(fd)
-
-
-os.register_at_fork(after_in_child=_close_channel_in_fork_child)
+def _stdlib(name):
+    """Imports a standard module, never a module of the app with the same name."""
+    module = sys.modules.get(name)
+    if module is not None and not getattr(module, "__file__", "").startswith(_APP_DIR):
+        return module
+    saved = sys.path[:]
+    sys.path[:] = [entry for entry in sys.path if entry not in (_APP_DIR, "", ".")]
+    sys.modules.pop(name, None)
+    try:
+        __import__(name)
+        return sys.modules[name]
+    finally:
+        sys.path[:] = saved
 
 
 def _send(kind, payload):
-    header = b"JWR1" + kind + len(payload).to_bytes(8, "little")
-    _channel.sendall(header + payload)
+    frame = memoryview(b"JWR1" + kind + len(payload).to_bytes(8, "little") + payload)
+    while frame:
+        frame = frame[os.write(_CHANNEL_FD, frame):]
 
 
 def _finish(kind, payload):
@@ -81,6 +89,7 @@ def _fail(kind, message, tb=None):
 
 def _traceback_text(error):
     # The shim's own frames (source "<string>") say nothing about the user's code.
+    traceback = _stdlib("traceback")
     summary = traceback.TracebackException.from_exception(error)
     summary.stack = traceback.StackSummary.from_list([f for f in summary.stack if f.filename != "<string>"])
     return "".join(summary.format())
@@ -137,7 +146,8 @@ def _load_entrypoint():
     module_file = os.path.join(*module_name.split("."))
     sys.argv = [module_file + ".py"]
     try:
-        module = importlib.import_module(module_name)
+        __import__(module_name)
+        module = sys.modules[module_name]
     except ModuleNotFoundError as error:
         if error.name and (module_name == error.name or module_name.startswith(error.name + ".")):
             _fail(
@@ -161,6 +171,34 @@ def _load_entrypoint():
 
 
 def _call(function, data, params):
+    code = getattr(function, "__code__", None)
+    if isinstance(function, _FUNCTION) and code is not None:
+        return _call_function(function, code, data, params)
+    return _call_other(function, data, params)
+
+
+def _call_function(function, code, data, params):
+    """The calling rules for a plain function, read from its code object (fast)."""
+    positional = code.co_varnames[: code.co_argcount]
+    keyword_only = code.co_varnames[code.co_argcount : code.co_argcount + code.co_kwonlyargcount]
+    by_keyword = set(positional[code.co_posonlyargcount :]) | set(keyword_only)
+    if code.co_flags & 0x08 or {"data", "params"} <= by_keyword:  # 0x08: **kwargs
+        return function(data=data, params=params)
+    required = code.co_argcount - len(function.__defaults__ or ())
+    required_keyword_only = set(keyword_only) - set(function.__kwdefaults__ or {})
+    takes_two = code.co_argcount >= 2 or code.co_flags & 0x04  # 0x04: *args
+    if not takes_two or required > 2 or required_keyword_only:
+        _fail(
+            "entrypoint",
+            f"entry point '{_ENTRYPOINT}' has the signature {function.__name__}({', '.join(code.co_varnames[: code.co_argcount + code.co_kwonlyargcount])}); "
+            "it must accept `data` and `params` as keywords, `**kwargs`, or two positional arguments",
+        )
+    return function(data, params)
+
+
+def _call_other(function, data, params):
+    """Classes, bound methods, builtins, partials: the general (slower) rules."""
+    inspect = _stdlib("inspect")
     try:
         signature = inspect.signature(function)
     except (TypeError, ValueError):
@@ -232,7 +270,7 @@ def _convert(value, path, depth=0):
                     raise _InvalidResult(f"{path}: {type(value).__name__}.to_json() returned invalid JSON: {error}") from None
             return _convert(produced, path, depth + 1)
     # Functions, classes and modules have a __dict__ too, but it is not their value.
-    if hasattr(value, "__dict__") and not isinstance(value, (type, types.ModuleType)) and not inspect.isroutine(value):
+    if hasattr(value, "__dict__") and not isinstance(value, (type, _MODULE, _FUNCTION, _BUILTIN)) and not hasattr(value, "__func__"):
         return _convert(vars(value), path, depth + 1)
     raise _InvalidResult(
         f"{path}: a value of type {type(value).__name__} is not JSON-serialisable; return dicts, lists, "

@@ -44,13 +44,14 @@ struct Hostile {
     elapsed: Duration,
 }
 
+/// One run at a time: the process checks look at the whole machine, and the bombs
+/// would starve each other's timings.
+static SERIAL: Mutex<()> = Mutex::new(());
+
 /// Runs one behaviour and checks nothing of it is left: no container of the image, no
 /// process of the job on the machine.
 fn hostile(fixture: &str, params: &Value, extra: &[&str]) -> Hostile {
     let image = image(fixture);
-    // One at a time: the process checks look at the whole machine, and the bombs would
-    // starve each other's timings.
-    static SERIAL: Mutex<()> = Mutex::new(());
     let _serial = SERIAL
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -197,8 +198,8 @@ fn udp_to_a_loopback_listener_never_arrives() {
     );
     job.assert_consistent(0);
     let mut buffer = [0_u8; 64];
-    let received = receiver.recv(&mut buffer).map_err(|error| error.kind());
-    assert_eq!(received, Err(ErrorKind::WouldBlock), "a datagram arrived");
+    let arrived = receiver.recv(&mut buffer).map_err(|error| error.kind());
+    assert_eq!(arrived, Err(ErrorKind::WouldBlock), "a datagram arrived");
 }
 
 #[test]

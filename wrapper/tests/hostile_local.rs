@@ -78,8 +78,8 @@ fn udp_to_a_loopback_listener_never_arrives() {
         .run();
     finished.assert_consistent(0);
     let mut buffer = [0_u8; 64];
-    let received = receiver.recv(&mut buffer).map_err(|error| error.kind());
-    assert_eq!(received, Err(ErrorKind::WouldBlock), "a datagram arrived");
+    let arrived = receiver.recv(&mut buffer).map_err(|error| error.kind());
+    assert_eq!(arrived, Err(ErrorKind::WouldBlock), "a datagram arrived");
     assert_eq!(finished.final_json()["sent"], false);
 }
 

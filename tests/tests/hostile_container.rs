@@ -414,6 +414,31 @@ fn the_job_cannot_make_namespaces() {
 }
 
 #[test]
+fn calls_a_job_never_needs_are_refused_by_the_engines_filter() {
+    let job = hostile("hostile-escape", &json!({"do": "syscalls"}), &[]);
+    let result = job.assert_consistent(0);
+    for call in [
+        "bpf",
+        "keyctl",
+        "perf_event_open",
+        "userfaultfd",
+        "mount",
+        "init_module",
+        "kexec_load",
+    ] {
+        assert_eq!(result[call], "EPERM", "{call}: {result}");
+    }
+}
+
+#[test]
+#[ignore = "needs the runner's sandbox (issue 5): its seccomp filter denies io_uring, which Docker 20.10's profile allows"]
+fn io_uring_is_refused() {
+    let job = hostile("hostile-escape", &json!({"do": "syscalls"}), &[]);
+    let result = job.assert_consistent(0);
+    assert_eq!(result["io_uring_setup"], "EPERM", "{result}");
+}
+
+#[test]
 fn reading_stdin_gets_an_empty_stream_at_once() {
     let job = hostile("hostile-escape", &json!({"do": "read_stdin"}), &[]);
     let result = job.assert_consistent(0);

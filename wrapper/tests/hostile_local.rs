@@ -256,6 +256,23 @@ fn the_job_cannot_make_namespaces() {
 }
 
 #[test]
+#[ignore = "needs the runner's sandbox (issue 5): its seccomp filter"]
+fn calls_a_job_never_needs_are_refused() {
+    // The fixture's arguments are harmless even where a call gets through (as root here).
+    let finished = Job::new("hostile-escape")
+        .params(&json!({"do": "syscalls"}))
+        .run();
+    finished.assert_consistent(0);
+    let result = finished.final_json();
+    for (call, outcome) in result.as_object().expect("a report") {
+        assert!(
+            outcome == "EPERM" || outcome == "ENOSYS",
+            "{call}: {outcome}"
+        );
+    }
+}
+
+#[test]
 fn reading_stdin_gets_an_empty_stream_at_once() {
     let finished = Job::new("hostile-escape")
         .params(&json!({"do": "read_stdin"}))

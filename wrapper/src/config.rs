@@ -22,6 +22,7 @@ pub(crate) struct Config {
     pub(crate) timeout: Duration,
     pub(crate) kill_grace: Duration,
     pub(crate) log_level: LogLevel,
+    pub(crate) sandbox: crate::sandbox::Settings,
 }
 
 /// `package.module:function`.
@@ -70,6 +71,10 @@ impl std::fmt::Display for ConfigError {
 }
 
 /// Reads the configuration through `lookup` (the process environment in production).
+#[allow(
+    clippy::too_many_lines,
+    reason = "every setting of the runner in one flat list reads best"
+)]
 pub(crate) fn load(lookup: impl Fn(&str) -> Option<OsString>) -> Result<Config, ConfigError> {
     let text = |name: &'static str| -> Result<Option<String>, ConfigError> {
         lookup(name)
@@ -112,6 +117,15 @@ pub(crate) fn load(lookup: impl Fn(&str) -> Option<OsString>) -> Result<Config, 
         })
     };
 
+    let flag = |name: &'static str| -> Result<bool, ConfigError> {
+        text(name)?.map_or(Ok(false), |value| {
+            parse_flag(&value).ok_or(ConfigError::Invalid {
+                variable: name,
+                value,
+                expected: "`1`/`true` or `0`/`false`",
+            })
+        })
+    };
     let entrypoint = match text("JOBWRAP_ENTRYPOINT")? {
         None => Entrypoint {
             module: "src.program".into(),
@@ -163,6 +177,19 @@ pub(crate) fn load(lookup: impl Fn(&str) -> Option<OsString>) -> Result<Config, 
         timeout: seconds("JOBWRAP_TIMEOUT", 3600)?,
         kill_grace: seconds("JOBWRAP_KILL_GRACE", 10)?,
         log_level,
+        sandbox: crate::sandbox::Settings {
+            strict: flag("JOBWRAP_STRICT")?,
+            allow_network: flag("JOBWRAP_ALLOW_NETWORK")?,
+            disabled: text("JOBWRAP_SANDBOX_DISABLE")?
+                .map(|list| {
+                    list.split(',')
+                        .map(|name| name.trim().to_owned())
+                        .filter(|n| !n.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            max_file_bytes: bytes("JOBWRAP_MAX_FILE_BYTES", 1024 * MIB)?,
+        },
     })
 }
 

@@ -15,6 +15,7 @@ pub(crate) enum RunnerError {
     },
     PrivateTemp(std::io::Error),
     Channel(nix::Error),
+    Sandbox(crate::sandbox::SandboxError),
     Spawn {
         python: OsString,
         error: std::io::Error,
@@ -53,6 +54,9 @@ impl RunnerError {
                      container a writable /tmp (or set TMPDIR to a writable folder)"
                 ),
             ),
+            RunnerError::Sandbox(error) => {
+                Outcome::failed(JobExit::WrapperFailed, "sandbox", error.to_string())
+            }
             RunnerError::Channel(error) => Outcome::failed(
                 JobExit::WrapperFailed,
                 "wrapper",

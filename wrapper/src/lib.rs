@@ -15,6 +15,7 @@ mod logs;
 pub mod outcome;
 mod output;
 mod process;
+mod sandbox;
 
 use crate::channel::{Frame, Received};
 use crate::config::Config;
@@ -56,7 +57,10 @@ pub fn main() -> ExitCode {
         Ok(config) => {
             log::set_level(config.log_level);
             let output = prepare_output(&config);
-            (run(&config, &signals, &lookup), output)
+            let mut protections: Vec<&'static str> = Vec::new();
+            protections.extend(sandbox::protect_runner(&config.sandbox).map(sandbox::Layer::name));
+            let outcome = run(&config, &signals, &lookup, &mut protections);
+            (outcome.with_protections(protections), output)
         }
         Err(error) => {
             let output = prepare_output_at(
@@ -91,15 +95,18 @@ fn run(
     config: &Config,
     signals: &nix::sys::signal::SigSet,
     lookup: &impl Fn(&str) -> Option<std::ffi::OsString>,
+    protections: &mut Vec<&'static str>,
 ) -> Outcome {
     // `report` logs the error of every failed outcome.
-    start_and_supervise(config, signals, lookup).unwrap_or_else(|error| error.outcome())
+    start_and_supervise(config, signals, lookup, protections)
+        .unwrap_or_else(|error| error.outcome())
 }
 
 fn start_and_supervise(
     config: &Config,
     signals: &nix::sys::signal::SigSet,
     lookup: &impl Fn(&str) -> Option<std::ffi::OsString>,
+    protections: &mut Vec<&'static str>,
 ) -> Result<Outcome, RunnerError> {
     check_app_dir(&config.app_dir)?;
     let inputs = inputs::InputName::ALL
@@ -119,6 +126,9 @@ fn start_and_supervise(
         .prefix("jobwrap-job-")
         .tempdir()
         .map_err(RunnerError::PrivateTemp)?;
+    let prepared =
+        sandbox::prepare(&config.sandbox, &[private_temp.path()]).map_err(RunnerError::Sandbox)?;
+    protections.extend(prepared.active.iter().map(|layer| layer.name()));
     let (channel, child_end) = channel::pair().map_err(RunnerError::Channel)?;
     let reach = Reach::detect();
     if reach == Reach::Descendants {
@@ -127,7 +137,7 @@ fn start_and_supervise(
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     }
 
-    let mut command = job_command(config, &private_temp, &child_end, &inputs, lookup);
+    let mut command = job_command(config, &private_temp, &child_end, &inputs, lookup, prepared);
     let oom_before = process::oom_kills();
     let mut child = command.spawn().map_err(|error| RunnerError::Spawn {
         python: config.python.clone(),
@@ -235,6 +245,7 @@ fn job_command(
     child_end: &std::os::fd::OwnedFd,
     inputs: &[inputs::Input],
     lookup: &impl Fn(&str) -> Option<std::ffi::OsString>,
+    mut sandbox: sandbox::Prepared,
 ) -> Command {
     let layers_dir =
         lookup("CNB_LAYERS_DIR").map_or_else(|| "/layers".into(), std::path::PathBuf::from);
@@ -292,7 +303,8 @@ fn job_command(
             }
             // The job must not outlive a runner that is killed itself.
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
-            Ok(())
+            // Last: the runner's own wall (rlimits, no_new_privs, Landlock, seccomp).
+            sandbox::apply(&mut sandbox)
         });
     }
     command
@@ -332,6 +344,7 @@ fn decide(supervision: &Supervision, received: Received, config: &Config, oom: b
             }),
             result,
             limits_hit: Vec::new(),
+            protections: Vec::new(),
         },
         Some(Frame::Failure(payload)) => failure(&payload),
         None => {
@@ -419,7 +432,7 @@ fn failure(payload: &[u8]) -> Outcome {
 /// Writes the result files and prints the final line, the last thing on stdout.
 fn report(outcome: &Outcome, output: Option<&OutputDir>, started: Instant) {
     let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let status = outcome.status(duration_ms, Vec::new());
+    let status = outcome.status(duration_ms, outcome.protections.clone());
     if let Some(error) = &status.error {
         log::error(format_args!("{} ({})", error.message, error.kind));
     }

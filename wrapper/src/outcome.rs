@@ -45,7 +45,7 @@ pub struct Status {
     pub duration_ms: u64,
     pub error: Option<JobError>,
     pub limits_hit: Vec<Limit>,
-    /// The runner's protections that were active (later issues add more).
+    /// The runner's protection layers that were active (see the README's security model).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub protections: Vec<String>,
 }
@@ -81,9 +81,17 @@ pub struct Outcome {
     /// The JSON written to `output.json` and after the final marker.
     pub result: Vec<u8>,
     pub limits_hit: Vec<Limit>,
+    /// The runner's protection layers that were active for the job.
+    pub protections: Vec<String>,
 }
 
 impl Outcome {
+    #[must_use]
+    pub fn with_protections(mut self, protections: Vec<&str>) -> Self {
+        self.protections = protections.into_iter().map(str::to_owned).collect();
+        self
+    }
+
     #[must_use]
     pub fn succeeded(result: Vec<u8>) -> Self {
         Outcome {
@@ -91,6 +99,7 @@ impl Outcome {
             error: None,
             result,
             limits_hit: Vec::new(),
+            protections: Vec::new(),
         }
     }
 
@@ -108,6 +117,7 @@ impl Outcome {
             }),
             result: result.into_bytes(),
             limits_hit: Vec::new(),
+            protections: Vec::new(),
         }
     }
 

@@ -41,6 +41,8 @@ fn a_job_ignoring_sigterm_is_killed_after_the_grace_period() {
 #[test]
 fn a_child_ignoring_sigterm_does_not_survive_the_timeout() {
     let job = Job::new("contract-actions")
+        // The pid file lies outside TMPDIR, which the sandbox makes read-only.
+        .env("JOBWRAP_SANDBOX_DISABLE", "landlock")
         .env("JOBWRAP_TIMEOUT", "1")
         .env("JOBWRAP_KILL_GRACE", "1");
     let pidfile = job.scratch("child.pid");
@@ -70,7 +72,9 @@ fn a_daemon_cannot_forge_the_result_after_run_returns() {
 
 #[test]
 fn a_setsid_daemon_does_not_outlive_the_job() {
-    let job = Job::new("contract-actions");
+    let job = Job::new("contract-actions")
+        // The pid file lies outside TMPDIR, which the sandbox makes read-only.
+        .env("JOBWRAP_SANDBOX_DISABLE", "landlock");
     let pidfile = job.scratch("daemon.pid");
     let job = job.params(&json!({"do": "daemon_pidfile", "pidfile": pidfile}));
     let finished = job.run();

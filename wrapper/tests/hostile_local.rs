@@ -49,7 +49,6 @@ fn assert_all_refused(report: &Value, except: &str) {
 // Network: a loopback listener started here must see nothing.
 
 #[test]
-#[ignore = "needs the runner's sandbox (issue 5): Landlock TCP connect denial"]
 fn tcp_to_a_loopback_listener_is_refused() {
     let listener = TcpListener::bind("127.0.0.1:0").expect("listener");
     listener.set_nonblocking(true).expect("nonblocking");
@@ -68,7 +67,6 @@ fn tcp_to_a_loopback_listener_is_refused() {
 }
 
 #[test]
-#[ignore = "needs the runner's sandbox (issue 5): seccomp denies AF_INET sockets"]
 fn udp_to_a_loopback_listener_never_arrives() {
     let receiver = UdpSocket::bind("127.0.0.1:0").expect("udp socket");
     receiver.set_nonblocking(true).expect("nonblocking");
@@ -84,7 +82,6 @@ fn udp_to_a_loopback_listener_never_arrives() {
 }
 
 #[test]
-#[ignore = "needs the runner's sandbox (issue 5): Landlock TCP bind denial"]
 fn the_job_cannot_open_a_listening_port() {
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|free| free.local_addr())
@@ -106,7 +103,7 @@ fn the_job_cannot_open_a_listening_port() {
 }
 
 #[test]
-#[ignore = "needs the runner's sandbox (issue 5): pathname AF_UNIX sockets of the machine stay reachable"]
+#[ignore = "Landlock cannot yet refuse connecting to a pathname UNIX socket; the container has none of the host's"]
 fn a_unix_socket_of_the_machine_is_not_reachable() {
     let folder = tempfile::tempdir().expect("temp dir");
     let path = folder.path().join("service.sock");
@@ -127,7 +124,6 @@ fn a_unix_socket_of_the_machine_is_not_reachable() {
 // The file system: only the private temporary folder is writable.
 
 #[test]
-#[ignore = "needs the runner's sandbox (issue 5): Landlock read-only file system"]
 fn the_project_and_the_machine_are_not_writable() {
     let job = Job::new("hostile-escape");
     let program = job.app().join("src/program.py");
@@ -161,7 +157,6 @@ fn the_private_temporary_folder_is_writable() {
 }
 
 #[test]
-#[ignore = "needs the runner's sandbox (issue 5): Landlock read-only file system"]
 fn a_symlink_in_the_project_cannot_write_a_machine_file() {
     let job = Job::new("hostile-symlinks");
     let canary = job.scratch("canary.txt");
@@ -180,7 +175,7 @@ fn a_symlink_in_the_project_cannot_write_a_machine_file() {
 // Other processes: the runner's secrets, ptrace, signals, namespaces.
 
 #[test]
-#[ignore = "needs the runner's sandbox (issue 5): non-dumpable runner, Landlock ptrace scoping"]
+#[ignore = "root reads any process's /proc files (CAP_SYS_PTRACE) even when not dumpable; covered as a non-root job in hostile_container"]
 fn the_runners_environment_and_memory_are_not_readable() {
     let finished = Job::new("hostile-escape")
         .env("JOBWRAP_TEST_SECRET", "s3cr3t-of-the-runner")
@@ -211,7 +206,6 @@ fn the_runners_secrets_are_not_in_the_jobs_environment() {
 }
 
 #[test]
-#[ignore = "needs the runner's sandbox (issue 5): seccomp denies ptrace"]
 fn the_job_cannot_ptrace_the_runner() {
     let finished = Job::new("hostile-escape")
         .params(&json!({"do": "ptrace"}))
@@ -221,7 +215,6 @@ fn the_job_cannot_ptrace_the_runner() {
 }
 
 #[test]
-#[ignore = "needs the runner's sandbox (issue 5): Landlock signal scoping"]
 fn the_job_cannot_kill_the_runner_outside_a_pid_namespace() {
     let finished = Job::new("hostile-escape")
         .params(&json!({"do": "signal", "signals": ["SIGSTOP", "SIGTERM", "SIGKILL"]}))
@@ -243,7 +236,6 @@ fn the_job_cannot_stop_or_kill_pid_one() {
 }
 
 #[test]
-#[ignore = "needs the runner's sandbox (issue 5): seccomp denies namespace calls"]
 fn the_job_cannot_make_namespaces() {
     let finished = Job::new("hostile-escape")
         .params(&json!({"do": "unshare"}))
@@ -256,7 +248,6 @@ fn the_job_cannot_make_namespaces() {
 }
 
 #[test]
-#[ignore = "needs the runner's sandbox (issue 5): its seccomp filter"]
 fn calls_a_job_never_needs_are_refused() {
     // The fixture's arguments are harmless even where a call gets through (as root here).
     let finished = Job::new("hostile-escape")
@@ -447,7 +438,7 @@ fn a_to_json_that_smuggles_a_line_is_an_invalid_result() {
 // Resources.
 
 #[test]
-#[ignore = "needs the runner's sandbox (issue 5): a process limit; as root only a pids cgroup holds"]
+#[ignore = "a process limit per job needs a pids cgroup (the container has one); RLIMIT_NPROC counts per user and does not bind root"]
 fn forking_many_processes_stops_at_the_process_limit() {
     let finished = Job::new("hostile-resources")
         .params(&json!({"do": "fork_many", "max": 300}))
@@ -457,7 +448,7 @@ fn forking_many_processes_stops_at_the_process_limit() {
 }
 
 #[test]
-#[ignore = "needs the runner's sandbox (issue 5): a process limit; as root only a pids cgroup holds"]
+#[ignore = "a process limit per job needs a pids cgroup (the container has one); RLIMIT_NPROC counts per user and does not bind root"]
 fn starting_many_threads_stops_at_the_process_limit() {
     let finished = Job::new("hostile-resources")
         .params(&json!({"do": "threads_many", "max": 2000}))
@@ -539,7 +530,7 @@ fn a_200_mb_result_fails_with_result_size() {
 }
 
 #[test]
-#[ignore = "needs the runner's sandbox (issue 5): the local TMPDIR has no size cap"]
+#[ignore = "a size cap for TMPDIR needs a tmpfs of its own (the container's /tmp is one); the runner has none outside a container"]
 fn filling_the_temporary_folder_stops_at_its_cap() {
     let finished = Job::new("hostile-resources")
         .params(&json!({"do": "fill_tmp", "max_mb": 512}))
@@ -549,9 +540,9 @@ fn filling_the_temporary_folder_stops_at_its_cap() {
 }
 
 #[test]
-#[ignore = "needs the runner's sandbox (issue 5): a file size rlimit"]
 fn one_huge_file_stops_at_the_file_size_limit() {
     let finished = Job::new("hostile-resources")
+        .env("JOBWRAP_MAX_FILE_BYTES", "67108864")
         .params(&json!({"do": "fill_tmp", "max_mb": 512, "one_file": true}))
         .run();
     finished.assert_consistent(0);
@@ -559,7 +550,6 @@ fn one_huge_file_stops_at_the_file_size_limit() {
 }
 
 #[test]
-#[ignore = "needs the runner's sandbox (issue 5): an open files rlimit below the machine's"]
 fn opening_descriptors_stops_at_the_runners_limit() {
     let finished = Job::new("hostile-resources")
         .params(&json!({"do": "open_many", "max": 100_000}))

@@ -169,16 +169,23 @@ pub(crate) async fn vendor_dependencies(staged: &Path) -> Result<(), BuildError>
 /// of this name — and only those are removed if the build is interrupted.
 pub(crate) const BUILDER_ALIAS_REPOSITORY: &str = "jobwrap-builder-run";
 
+/// One `pack build`: what to build, into which image, with what.
+#[derive(Clone, Copy)]
+pub(crate) struct PackBuild<'a> {
+    pub(crate) staged: &'a Path,
+    pub(crate) tag: &'a str,
+    pub(crate) builder: &'a str,
+    pub(crate) cache: &'a str,
+    pub(crate) network: BuildNetwork,
+}
+
 /// Runs `pack build`, its output streamed to stderr with a progress prefix.
 pub(crate) async fn pack_build(
     docker: &Docker,
-    staged: &Path,
-    tag: &str,
-    builder: &str,
-    cache: &str,
-    network: BuildNetwork,
+    build: &PackBuild<'_>,
     interrupt: &Interrupt,
 ) -> Result<(), BuildError> {
+    let builder = build.builder;
     let alias_tag = format!("{}-{}", std::process::id(), now_unix());
     let alias = format!("{BUILDER_ALIAS_REPOSITORY}:{alias_tag}");
     docker
@@ -193,22 +200,29 @@ pub(crate) async fn pack_build(
         )
         .await
         .map_err(BuildError::Docker)?;
-    let built = run_pack(docker, staged, tag, &alias, cache, network, interrupt).await;
+    let aliased = PackBuild {
+        builder: &alias,
+        ..*build
+    };
+    let outcome = run_pack(docker, &aliased, interrupt).await;
     // Untag only: the builder itself stays.
     let untag = RemoveImageOptionsBuilder::new().noprune(true).build();
     let _ = docker.remove_image(&alias, Some(untag), None).await;
-    built
+    outcome
 }
 
 async fn run_pack(
     docker: &Docker,
-    staged: &Path,
-    tag: &str,
-    builder: &str,
-    cache: &str,
-    network: BuildNetwork,
+    build: &PackBuild<'_>,
     interrupt: &Interrupt,
 ) -> Result<(), BuildError> {
+    let PackBuild {
+        staged,
+        tag,
+        builder,
+        cache,
+        network,
+    } = *build;
     let mut child = tokio::process::Command::new("pack")
         .env_clear()
         .envs(passed_env())

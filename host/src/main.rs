@@ -172,17 +172,16 @@ async fn build_project(
             .await
             .map_err(HostError::Build)?;
         let cache = build::cache_name(&args.project, &builder);
-        build::pack_build(
-            docker,
-            staged.path(),
-            &tag,
-            &builder,
-            &cache,
-            args.build_network,
-            interrupt,
-        )
-        .await
-        .map_err(HostError::Build)?;
+        let build = build::PackBuild {
+            staged: staged.path(),
+            tag: &tag,
+            builder: &builder,
+            cache: &cache,
+            network: args.build_network,
+        };
+        build::pack_build(docker, &build, interrupt)
+            .await
+            .map_err(HostError::Build)?;
     }
     Ok((tag, settings))
 }

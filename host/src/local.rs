@@ -128,8 +128,15 @@ async fn virtual_environment(staged: &Path) -> Result<PathBuf, HostError> {
         "jobwrap: creating a virtual environment for these requirements in {}",
         venv.display()
     );
-    let partial = cache.join(format!("{}.partial", &key[..16]));
-    let _ = fs_err::remove_dir_all(&partial);
+    // A folder of this process's own: runs in parallel may build the same environment.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.subsec_nanos());
+    let partial = cache.join(format!(
+        "{}.partial-{}-{nanos}",
+        &key[..16],
+        std::process::id()
+    ));
     fs_err::create_dir_all(&cache).map_err(|error| HostError::Init {
         path: cache.clone(),
         error,
@@ -155,11 +162,17 @@ async fn virtual_environment(staged: &Path) -> Result<PathBuf, HostError> {
         )
         .await?;
     }
-    // Renamed into place only when complete, so an interrupted install is never reused.
-    fs_err::rename(&partial, &venv).map_err(|error| HostError::Init {
-        path: venv.clone(),
-        error,
-    })?;
+    // Renamed into place only when complete, so an interrupted install is never reused;
+    // when another run got there first, its environment is used and ours dropped.
+    if let Err(error) = fs_err::rename(&partial, &venv) {
+        let _ = fs_err::remove_dir_all(&partial);
+        if !python.is_file() {
+            return Err(HostError::Init {
+                path: venv.clone(),
+                error,
+            });
+        }
+    }
     Ok(python)
 }
 

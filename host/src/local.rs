@@ -141,14 +141,15 @@ async fn virtual_environment(staged: &Path) -> Result<PathBuf, HostError> {
         path: cache.clone(),
         error,
     })?;
-    command(
+    crate::tool::run(
         tokio::process::Command::new("python3")
             .args(["-m", "venv"])
             .arg(&partial),
+        "python3",
     )
     .await?;
     if requirements.iter().any(|byte| !byte.is_ascii_whitespace()) {
-        command(
+        crate::tool::run(
             tokio::process::Command::new(partial.join("bin/python"))
                 .args([
                     "-m",
@@ -159,6 +160,7 @@ async fn virtual_environment(staged: &Path) -> Result<PathBuf, HostError> {
                     "--requirement",
                 ])
                 .arg(staged.join("requirements.txt")),
+            "pip",
         )
         .await?;
     }
@@ -174,25 +176,4 @@ async fn virtual_environment(staged: &Path) -> Result<PathBuf, HostError> {
         }
     }
     Ok(python)
-}
-
-async fn command(command: &mut tokio::process::Command) -> Result<(), HostError> {
-    let shown = format!("{command:?}");
-    let status = command
-        .stdout(Stdio::inherit())
-        .stderr(Stdio::inherit())
-        .status()
-        .await
-        .map_err(|error| HostError::Tool {
-            tool: "python3",
-            error,
-        })?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(HostError::ToolFailed {
-            command: shown,
-            status: status.to_string(),
-        })
-    }
 }

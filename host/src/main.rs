@@ -18,6 +18,7 @@ mod local;
 mod settings;
 mod stage;
 mod teardown;
+mod tool;
 
 use crate::cli::{BuildArgs, BuilderCommand, Cli, Command, JobArgs};
 use crate::container::{Finished, Inputs};
@@ -67,7 +68,7 @@ async fn dispatch(command: Command) -> Result<u8, HostError> {
         Command::Init { dir } => init::init(&dir).map(|()| 0),
         Command::Builder {
             command: BuilderCommand::Create { offline, repo },
-        } => builder::create(&repo, offline).map(|()| 0),
+        } => builder::create(&repo, offline).await.map(|()| 0),
         Command::Clean => {
             let docker = connect().await?;
             let (containers, images, folders) = clean::clean(&docker)

@@ -275,21 +275,26 @@ fn decode_to_memfd(
     let mut chunk = vec![0_u8; 256 * 1024];
     let mut plain = Vec::with_capacity(chunk.len());
     let mut written: u64 = 0;
-    loop {
+    let mut finished = false;
+    while !finished {
         let read = match reader.read(&mut chunk) {
-            Ok(0) => break,
             Ok(read) => read,
             Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(error) => return Err(io_error(error)),
         };
         plain.clear();
-        decoder
-            .feed(&chunk[..read], &mut plain)
-            .map_err(|fault| InputError::InvalidBase64 {
-                name,
-                source: source.clone(),
-                fault,
-            })?;
+        // End of the text: what is still pending (and its padding) is decoded last.
+        finished = read == 0;
+        let step = if finished {
+            decoder.finish(&mut plain)
+        } else {
+            decoder.feed(&chunk[..read], &mut plain)
+        };
+        step.map_err(|fault| InputError::InvalidBase64 {
+            name,
+            source: source.clone(),
+            fault,
+        })?;
         written += plain.len() as u64;
         if written > limit {
             return Err(InputError::TooLarge {
@@ -300,23 +305,6 @@ fn decode_to_memfd(
         }
         file.write_all(&plain).map_err(io_error)?;
     }
-    plain.clear();
-    decoder
-        .finish(&mut plain)
-        .map_err(|fault| InputError::InvalidBase64 {
-            name,
-            source: source.clone(),
-            fault,
-        })?;
-    written += plain.len() as u64;
-    if written > limit {
-        return Err(InputError::TooLarge {
-            name,
-            source,
-            limit,
-        });
-    }
-    file.write_all(&plain).map_err(io_error)?;
     seal(name, source, file)
 }
 
@@ -372,7 +360,7 @@ impl Base64Stream {
         Ok(())
     }
 
-    fn finish(mut self, out: &mut Vec<u8>) -> Result<(), String> {
+    fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), String> {
         let padded = self.pending.len();
         while self.pending.last() == Some(&b'=') {
             self.pending.pop();

@@ -4,7 +4,8 @@ use crate::archive::ArchiveError;
 use crate::build::BuildError;
 use crate::collect::CollectError;
 use crate::container::RunError;
-use crate::stage::{MARKERS, StageError};
+use crate::stage::StageError;
+use job_template_buildpack::MARKERS;
 use job_template_buildpack::config::ConfigError;
 use std::path::PathBuf;
 

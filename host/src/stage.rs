@@ -5,6 +5,7 @@
 use crate::archive::{self, ArchiveError};
 use crate::teardown::TEMP_PREFIX;
 use ignore::WalkBuilder;
+use job_template_buildpack::MARKERS;
 use std::path::{Path, PathBuf};
 
 /// At most this many files and bytes are staged.
@@ -26,8 +27,6 @@ const SKIPPED_DIRS: &[&str] = &[
     ".ipynb_checkpoints",
     "node_modules",
 ];
-/// Any of these makes a folder a job project (the contract's detection rule).
-pub(crate) const MARKERS: [&str; 3] = ["planqk.json", "jobwrap.toml", "src/program.py"];
 
 #[derive(Debug)]
 pub(crate) enum StageError {

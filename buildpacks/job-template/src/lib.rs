@@ -4,6 +4,9 @@
 
 pub mod config;
 
+/// Any of these files makes a folder a job project (the contract's detection rule).
+pub const MARKERS: [&str; 3] = ["planqk.json", "jobwrap.toml", "src/program.py"];
+
 /// The build plan of `jobwrap/job-template`.
 pub mod plan {
     /// What a project with a dependency file requires (its first alternative).

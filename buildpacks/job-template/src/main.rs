@@ -12,7 +12,7 @@ mod runner_layer;
 
 use crate::errors::JobTemplateError;
 use indoc::formatdoc;
-use job_template_buildpack::{config, plan};
+use job_template_buildpack::{MARKERS, config, plan};
 use libcnb::build::{BuildContext, BuildResult, BuildResultBuilder};
 use libcnb::data::build_plan::{BuildPlanBuilder, Require};
 use libcnb::data::launch::{LaunchBuilder, ProcessBuilder};
@@ -26,9 +26,6 @@ use serde::Serialize;
 use jobwrap_wrapper as _;
 #[cfg(test)]
 use tempfile as _;
-
-/// Any of these marks a job project.
-const MARKERS: [&str; 3] = ["planqk.json", "jobwrap.toml", "src/program.py"];
 
 struct JobTemplateBuildpack;
 

@@ -186,7 +186,7 @@ pub(crate) async fn pack_build(
     interrupt: &Interrupt,
 ) -> Result<(), BuildError> {
     let builder = build.builder;
-    let alias_tag = format!("{}-{}", std::process::id(), now_unix());
+    let alias_tag = crate::teardown::unique_id();
     let alias = format!("{BUILDER_ALIAS_REPOSITORY}:{alias_tag}");
     docker
         .tag_image(
@@ -284,12 +284,6 @@ async fn run_pack(
             status: status.to_string(),
         })
     }
-}
-
-fn now_unix() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_nanos())
 }
 
 /// Removes the containers of an interrupted build: those of this build's builder alias.

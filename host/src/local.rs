@@ -129,13 +129,10 @@ async fn virtual_environment(staged: &Path) -> Result<PathBuf, HostError> {
         venv.display()
     );
     // A folder of this process's own: runs in parallel may build the same environment.
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.subsec_nanos());
     let partial = cache.join(format!(
-        "{}.partial-{}-{nanos}",
+        "{}.partial-{}",
         &key[..16],
-        std::process::id()
+        crate::teardown::unique_id()
     ));
     fs_err::create_dir_all(&cache).map_err(|error| HostError::Init {
         path: cache.clone(),

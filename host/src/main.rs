@@ -229,17 +229,10 @@ async fn run_image(
         data: job.data.clone(),
         params: job.params.clone(),
     };
-    let run_id = run_id();
+    let run_id = teardown::unique_id();
     container::run(docker, image, &inputs, limits, &run_id, cleanup, interrupt)
         .await
         .map_err(HostError::Run)
-}
-
-fn run_id() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.subsec_nanos());
-    format!("{}-{nanos:09}", std::process::id())
 }
 
 /// The result on stdout (or status and result with `--json`); the job's exit code.

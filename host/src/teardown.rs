@@ -11,6 +11,15 @@ pub(crate) const RUN_LABEL: &str = "io.jobwrap.run";
 /// The repository of images jobwrap builds.
 pub(crate) const IMAGE_REPOSITORY: &str = "jobwrap-job";
 
+/// An id no other run on this machine has at the same time: this process and the clock.
+/// It names a run's container, its builder alias and its scratch folders.
+pub(crate) fn unique_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_nanos());
+    format!("{}-{nanos}", std::process::id())
+}
+
 /// Docker resources of one run (temporary folders remove themselves when dropped).
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Cleanup {

@@ -13,7 +13,7 @@ use std::net::{TcpListener, UdpSocket};
 use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::time::Duration;
-use support::{Finished, Job, is_running};
+use support::{Finished, Job, is_running, kill_processes_whose};
 
 const SANDBOX: &str = "needs the runner's sandbox (issue 5)";
 
@@ -319,24 +319,9 @@ fn a_daemon_left_at_import_time_does_not_survive_and_cannot_forge() {
 /// cleared its environment escapes the support module's own check).
 fn assert_no_process_named(word: &str) {
     std::thread::sleep(Duration::from_millis(200));
-    let mut left = Vec::new();
-    for entry in fs_err::read_dir("/proc").expect("/proc").flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-        if is_running(pid) && String::from_utf8_lossy(&cmdline).contains(word) {
-            left.push(pid);
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
-    }
+    let left = kill_processes_whose("cmdline", |cmdline| {
+        String::from_utf8_lossy(cmdline).contains(word)
+    });
     assert!(left.is_empty(), "{word} left running: {left:?}");
 }
 

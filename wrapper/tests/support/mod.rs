@@ -269,26 +269,9 @@ impl Job {
     /// started with this job's temporary path in its environment.
     fn assert_no_process_left(&self) {
         let marker = self.runner_temp().into_os_string().into_encoded_bytes();
-        let mut left = Vec::new();
-        for entry in fs_err::read_dir("/proc").expect("/proc").flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|n| n.parse::<i32>().ok())
-            else {
-                continue;
-            };
-            let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
-                continue;
-            };
-            if is_running(pid) && environ.windows(marker.len()).any(|w| w == marker) {
-                let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-                left.push((pid, String::from_utf8_lossy(&cmdline).replace('\0', " ")));
-                let _ = Command::new("kill")
-                    .args(["-KILL", &pid.to_string()])
-                    .status();
-            }
-        }
+        let left = kill_processes_whose("environ", |environ| {
+            environ.windows(marker.len()).any(|window| window == marker)
+        });
         assert!(left.is_empty(), "job processes left running: {left:?}");
     }
 }
@@ -437,4 +420,30 @@ pub fn read_pid(path: &Path) -> i32 {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// Kills every running process whose `/proc/<pid>/<file>` matches; returns their pids
+/// and command lines, for the assertion that none should have been there.
+pub fn kill_processes_whose(file: &str, matches: impl Fn(&[u8]) -> bool) -> Vec<(i32, String)> {
+    let mut found = Vec::new();
+    for entry in fs_err::read_dir("/proc").expect("/proc").flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(contents) = std::fs::read(entry.path().join(file)) else {
+            continue;
+        };
+        if is_running(pid) && matches(&contents) {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            found.push((pid, String::from_utf8_lossy(&cmdline).replace('\0', " ")));
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+    }
+    found
 }

@@ -63,15 +63,15 @@ fn unique_project() -> tempfile::TempDir {
     project
 }
 
-#[test]
-fn sigint_during_the_build_removes_everything() {
+/// SIGINT once the log shows `marker`: exit 130, and nothing of the run remains.
+fn assert_sigint_removes_everything(args: &[&str], marker: &str) {
     require_offline_builder();
     let _serial = SERIAL
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let before = leftovers();
     let project = unique_project();
-    let (code, log) = interrupt_when(project.path(), &[], "===> BUILDING");
+    let (code, log) = interrupt_when(project.path(), args, marker);
     assert_eq!(code, 130, "{log}");
     assert_eq!(leftovers(), before, "{log}");
     let image = image_in_log(&log).expect("the log names the image");
@@ -79,23 +79,17 @@ fn sigint_during_the_build_removes_everything() {
 }
 
 #[test]
+fn sigint_during_the_build_removes_everything() {
+    assert_sigint_removes_everything(&[], "===> BUILDING");
+}
+
+#[test]
 fn sigint_while_the_job_runs_removes_everything() {
-    require_offline_builder();
-    let _serial = SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let before = leftovers();
-    let project = unique_project();
     let params = tempfile::NamedTempFile::new().expect("params");
     fs_err::write(params.path(), r#"{"do": "sleep", "seconds": 120}"#).expect("write");
     let params_path = params.path().to_str().expect("utf-8 path");
-    let (code, log) = interrupt_when(
-        project.path(),
+    assert_sigint_removes_everything(
         &["--params", params_path],
         "jobwrap: running src.program:run",
     );
-    assert_eq!(code, 130, "{log}");
-    assert_eq!(leftovers(), before, "{log}");
-    let image = image_in_log(&log).expect("the log names the image");
-    assert!(!image_exists(&image), "{image} remains");
 }

@@ -146,17 +146,7 @@ async fn build_project(
     let staged = stage::stage(&args.project).map_err(HostError::Stage)?;
     let settings =
         job_template_buildpack::config::read(staged.path(), None).map_err(HostError::Settings)?;
-    let builder = match &args.builder {
-        Some(builder) => builder.clone(),
-        None if image_id(docker, build::BUILDER).await.is_some() => build::BUILDER.to_owned(),
-        None if image_id(docker, build::OFFLINE_BUILDER).await.is_some() => {
-            build::OFFLINE_BUILDER.to_owned()
-        }
-        None => return Err(HostError::NoBuilder),
-    };
-    let builder_id = image_id(docker, &builder)
-        .await
-        .ok_or_else(|| HostError::BuilderMissing(builder.clone()))?;
+    let (builder, builder_id) = choose_builder(docker, args.builder.as_deref()).await?;
     let tag = match &args.tag {
         Some(tag) => tag.clone(),
         None => build::image_tag(staged.path(), &builder_id).map_err(HostError::Build)?,
@@ -185,6 +175,26 @@ async fn build_project(
             .map_err(HostError::Build)?;
     }
     Ok((tag, settings))
+}
+
+/// The builder asked for, else `jobwrap/builder`, else `jobwrap/builder-offline`; with
+/// its image id (one inspection each).
+async fn choose_builder(
+    docker: &Docker,
+    asked: Option<&str>,
+) -> Result<(String, String), HostError> {
+    if let Some(builder) = asked {
+        let id = image_id(docker, builder)
+            .await
+            .ok_or_else(|| HostError::BuilderMissing(builder.to_owned()))?;
+        return Ok((builder.to_owned(), id));
+    }
+    for builder in [build::BUILDER, build::OFFLINE_BUILDER] {
+        if let Some(id) = image_id(docker, builder).await {
+            return Ok((builder.to_owned(), id));
+        }
+    }
+    Err(HostError::NoBuilder)
 }
 
 async fn image_id(docker: &Docker, image: &str) -> Option<String> {

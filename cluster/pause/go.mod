@@ -1,0 +1,3 @@
+module jobwrap.local/pause
+
+go 1.24.0

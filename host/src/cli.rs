@@ -105,27 +105,57 @@ pub(crate) struct JobArgs {
     pub(crate) json: bool,
 }
 
+/// Where the job runs.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct BackendArgs {
+    /// `docker` (this machine's engine) or `kubernetes` (a Job in the cluster of
+    /// `$KUBECONFIG`).
+    #[arg(long, value_enum, default_value_t = Backend::Docker)]
+    pub(crate) backend: Backend,
+    /// kubernetes: the registry the cluster pulls from (`host[:port]`); `run` pushes the
+    /// built image there.
+    #[arg(long)]
+    pub(crate) registry: Option<String>,
+    /// kubernetes: the namespace of the Job (default: the kubeconfig's).
+    #[arg(long)]
+    pub(crate) namespace: Option<String>,
+    /// kubernetes: also give the job's pod a default-deny NetworkPolicy (enforced where
+    /// the cluster's network plugin enforces policies).
+    #[arg(long)]
+    pub(crate) network_policy: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Backend {
+    Docker,
+    Kubernetes,
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
     #[command(flatten)]
     pub(crate) build: BuildArgs,
     #[command(flatten)]
     pub(crate) job: JobArgs,
+    #[command(flatten)]
+    pub(crate) backend: BackendArgs,
     /// Keep the built image (an unchanged project then skips the build next time).
     #[arg(long)]
     pub(crate) keep_image: bool,
     /// No image and no Docker: run the project with this machine's Python through the same
     /// runner (the fast loop while editing; the container's walls do not apply).
-    #[arg(long, conflicts_with_all = ["keep_image", "builder", "tag", "build_network"])]
+    #[arg(long, conflicts_with_all = ["keep_image", "builder", "tag", "build_network", "backend"])]
     pub(crate) local: bool,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct ExecArgs {
-    /// The job image.
+    /// The job image (for kubernetes: as the cluster pulls it).
     pub(crate) image: String,
     #[command(flatten)]
     pub(crate) job: JobArgs,
+    #[command(flatten)]
+    pub(crate) backend: BackendArgs,
 }
 
 fn parse_memory(text: &str) -> Result<u64, String> {

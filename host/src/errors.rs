@@ -4,6 +4,8 @@ use crate::archive::ArchiveError;
 use crate::build::BuildError;
 use crate::collect::CollectError;
 use crate::container::RunError;
+use crate::kubernetes::KubeError;
+use crate::publish::PublishError;
 use crate::stage::StageError;
 use job_template_buildpack::MARKERS;
 use job_template_buildpack::config::ConfigError;
@@ -32,6 +34,9 @@ pub(crate) enum HostError {
         status: String,
     },
     Signals(std::io::Error),
+    RegistryMissing,
+    Publish(PublishError),
+    Kubernetes(KubeError),
 }
 
 impl HostError {
@@ -39,12 +44,14 @@ impl HostError {
     /// 125 for jobwrap's own failures, 128 + signal when interrupted.
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
-            HostError::Run(RunError::Input { .. }) => 2,
+            HostError::Run(RunError::Input { .. })
+            | HostError::Kubernetes(KubeError::Input { .. } | KubeError::InputsTooLarge(_)) => 2,
             HostError::Stage(_)
             | HostError::Settings(_)
             | HostError::Build(BuildError::Pack { .. } | BuildError::Vendor { .. }) => 3,
             HostError::Build(BuildError::Interrupted(signal))
-            | HostError::Run(RunError::Interrupted(signal)) => {
+            | HostError::Run(RunError::Interrupted(signal))
+            | HostError::Kubernetes(KubeError::Interrupted(signal)) => {
                 u8::try_from(128 + signal).unwrap_or(130)
             }
             _ => 125,
@@ -122,7 +129,75 @@ impl std::fmt::Display for HostError {
                 write!(f, "`{command}` failed ({status}); its output is above")
             }
             HostError::Signals(error) => write!(f, "cannot listen for Ctrl-C: {error}"),
+            HostError::RegistryMissing => write!(
+                f,
+                "`--backend kubernetes` needs `--registry HOST[:PORT]`, the registry the cluster \
+                 pulls from; jobwrap pushes the built image there (the CI cluster's is 127.0.0.1:5000)"
+            ),
+            HostError::Publish(error) => publish_message(f, error),
+            HostError::Kubernetes(error) => kube_message(f, error),
         }
+    }
+}
+
+fn publish_message(f: &mut std::fmt::Formatter<'_>, error: &PublishError) -> std::fmt::Result {
+    match error {
+        PublishError::Registry(registry) => write!(
+            f,
+            "--registry {registry:?} is not a registry address: give host[:port][/path] without a \
+             scheme, e.g. 127.0.0.1:5000"
+        ),
+        PublishError::Docker(error) => write!(f, "the Docker engine cannot tag the image: {error}"),
+        PublishError::Push { reference, message } => write!(
+            f,
+            "pushing {reference} failed: {message}. Check that the registry runs and that this \
+             machine's Docker engine reaches it (`scripts/cluster up` starts the CI cluster's on \
+             127.0.0.1:5000)."
+        ),
+    }
+}
+
+fn kube_message(f: &mut std::fmt::Formatter<'_>, error: &KubeError) -> std::fmt::Result {
+    match error {
+        KubeError::Config(error) => write!(
+            f,
+            "no usable cluster configuration ({error}). Point $KUBECONFIG at a kubeconfig; for the \
+             CI cluster: `scripts/cluster up`, then KUBECONFIG=/var/lib/jobwrap-cluster/admin.kubeconfig"
+        ),
+        KubeError::Input { path, error } => write!(
+            f,
+            "the input {} cannot be used: {error}; pass a JSON file",
+            path.display()
+        ),
+        KubeError::InputsTooLarge(bytes) => write!(
+            f,
+            "the inputs are {bytes} bytes, but on Kubernetes they travel in a Secret, which holds \
+             at most 1 MiB. Let run() fetch large data itself, or use the docker backend."
+        ),
+        KubeError::Api { action, error } => write!(
+            f,
+            "the cluster did not let jobwrap {action}: {error}. Check that the cluster is up \
+             (`kubectl get nodes`) and that your user may manage Jobs, pods and Secrets in the namespace."
+        ),
+        KubeError::PodStuck { reason, message } => write!(
+            f,
+            "the job's pod cannot start ({reason}: {message}). If the image cannot be pulled, check \
+             that the cluster's nodes reach the registry and the image exists there."
+        ),
+        KubeError::NoPod(reason) => write!(
+            f,
+            "the cluster created no pod for the job within 30 s: {reason}"
+        ),
+        KubeError::Interrupted(_) => write!(
+            f,
+            "interrupted while the job ran; its Job, pod and Secret were deleted"
+        ),
+        KubeError::Leftovers(left) => write!(
+            f,
+            "the run finished, but these objects were still in the cluster 60 s after jobwrap \
+             deleted them: {}. The Job's TTL removes them; or delete them with kubectl.",
+            left.join(", ")
+        ),
     }
 }
 

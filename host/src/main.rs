@@ -3,6 +3,8 @@
 //!
 //! `run` = [`stage`] → [`build`] (`pack build`) → [`container`] (run with the hardened
 //! [`settings`]) → [`collect`] → [`teardown`], on every path, Ctrl-C included.
+//! With `--backend kubernetes`: … → [`build`] → [`publish`] (push to the cluster's
+//! registry) → [`kubernetes`] (a Job; its objects deleted on every path).
 
 mod archive;
 mod build;
@@ -14,13 +16,15 @@ mod container;
 mod errors;
 mod init;
 mod interrupt;
+mod kubernetes;
 mod local;
+mod publish;
 mod settings;
 mod stage;
 mod teardown;
 mod tool;
 
-use crate::cli::{BuildArgs, BuilderCommand, Cli, Command, JobArgs};
+use crate::cli::{Backend, BackendArgs, BuildArgs, BuilderCommand, Cli, Command, JobArgs};
 use crate::container::{Finished, Inputs};
 use crate::errors::HostError;
 use crate::interrupt::Interrupt;
@@ -86,6 +90,13 @@ async fn dispatch(command: Command) -> Result<u8, HostError> {
             println!("{image}");
             Ok(0)
         }
+        Command::Exec(args) if args.backend.backend == Backend::Kubernetes => {
+            let interrupt = Interrupt::listen().map_err(HostError::Signals)?;
+            let limits = limits(&args.job, None);
+            let finished =
+                run_on_cluster(&args.image, &args.job, &limits, &args.backend, &interrupt).await?;
+            Ok(report(&finished, args.job.json))
+        }
         Command::Exec(args) => {
             let docker = connect().await?;
             let interrupt = Interrupt::listen().map_err(HostError::Signals)?;
@@ -110,6 +121,15 @@ async fn dispatch(command: Command) -> Result<u8, HostError> {
             Ok(report(&finished, args.job.json))
         }
         Command::Run(args) => {
+            let registry = match args.backend.backend {
+                Backend::Docker => None,
+                Backend::Kubernetes => Some(
+                    args.backend
+                        .registry
+                        .as_deref()
+                        .ok_or(HostError::RegistryMissing)?,
+                ),
+            };
             let docker = connect().await?;
             let interrupt = Interrupt::listen().map_err(HostError::Signals)?;
             let cleanup = Cleanup::default();
@@ -120,7 +140,16 @@ async fn dispatch(command: Command) -> Result<u8, HostError> {
                     cleanup.keep_image(&image);
                 }
                 let limits = limits(&args.job, Some(&settings));
-                run_image(&docker, &image, &args.job, &limits, &cleanup, &interrupt).await
+                let Some(registry) = registry else {
+                    return run_image(&docker, &image, &args.job, &limits, &cleanup, &interrupt)
+                        .await;
+                };
+                let (reference, pushed) = publish::publish(&docker, &image, registry)
+                    .await
+                    .map_err(HostError::Publish)?;
+                // The registry keeps the image; the local tag of it goes with the run.
+                cleanup.image(&pushed);
+                run_on_cluster(&reference, &args.job, &limits, &args.backend, &interrupt).await
             }
             .await;
             cleanup.run(&docker).await;
@@ -243,6 +272,29 @@ async fn run_image(
     container::run(docker, image, &inputs, limits, &run_id, cleanup, interrupt)
         .await
         .map_err(HostError::Run)
+}
+
+async fn run_on_cluster(
+    image: &str,
+    job: &JobArgs,
+    limits: &Limits,
+    backend: &BackendArgs,
+    interrupt: &Interrupt,
+) -> Result<Finished, HostError> {
+    let inputs = Inputs {
+        data: job.data.clone(),
+        params: job.params.clone(),
+    };
+    let request = kubernetes::KubeRun {
+        image,
+        inputs: &inputs,
+        limits,
+        namespace: backend.namespace.as_deref(),
+        network_policy: backend.network_policy,
+    };
+    kubernetes::run(&request, interrupt)
+        .await
+        .map_err(HostError::Kubernetes)
 }
 
 /// The result on stdout (or status and result with `--json`); the job's exit code.

@@ -1,0 +1,357 @@
+//! The Kubernetes backend: runs a job image as a Job in the cluster of `$KUBECONFIG`.
+//!
+//! [`run`] = create the run's [`objects`] (Secret, optional NetworkPolicy, Job) → wait
+//! for Complete or Failed while streaming the pod's log → the [`outcome`] from the pod's
+//! end and the runner's final log line → delete everything of the run, on every path,
+//! Ctrl-C included, and wait until it is gone.
+
+mod objects;
+mod outcome;
+
+use objects::RUN_LABEL;
+
+use crate::container::{Finished, Inputs};
+use crate::interrupt::Interrupt;
+use crate::settings::Limits;
+use futures_util::{AsyncBufReadExt, StreamExt};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{Event, Pod, Secret};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use kube::api::{DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client};
+use objects::{InputFiles, RunObjects};
+use outcome::JobEnd;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How often the Job and its pod are looked at.
+const POLL: Duration = Duration::from_millis(500);
+/// A Job without a pod this long has been refused one (quota, Pod Security…): say why.
+const POD_PATIENCE: Duration = Duration::from_secs(30);
+/// The cluster enforces the deadline; jobwrap gives up this much later.
+const HOST_ALLOWANCE: Duration = Duration::from_secs(90);
+/// How long removing a run's objects may take before jobwrap reports what is left.
+const TEARDOWN_PATIENCE: Duration = Duration::from_secs(60);
+/// Waiting reasons after which a pod never starts on its own.
+const STUCK_REASONS: [&str; 6] = [
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "ErrImageNeverPull",
+    "InvalidImageName",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+];
+/// Longest final line read back (the runner caps results below this).
+const MAX_FINAL_LINE_BYTES: i64 = 80 * 1024 * 1024;
+
+#[derive(Debug)]
+pub(crate) enum KubeError {
+    Config(kube::Error),
+    Input {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    InputsTooLarge(usize),
+    Api {
+        action: &'static str,
+        error: kube::Error,
+    },
+    PodStuck {
+        reason: String,
+        message: String,
+    },
+    NoPod(String),
+    Interrupted(i32),
+    Leftovers(Vec<String>),
+}
+
+/// One run on the cluster.
+#[derive(Debug)]
+pub(crate) struct KubeRun<'a> {
+    pub(crate) image: &'a str,
+    pub(crate) inputs: &'a Inputs,
+    pub(crate) limits: &'a Limits,
+    pub(crate) namespace: Option<&'a str>,
+    pub(crate) network_policy: bool,
+}
+
+pub(crate) async fn run(request: &KubeRun<'_>, interrupt: &Interrupt) -> Result<Finished, KubeError> {
+    let client = Client::try_default().await.map_err(KubeError::Config)?;
+    let namespace = request
+        .namespace
+        .unwrap_or_else(|| client.default_namespace())
+        .to_owned();
+    let inputs = read_inputs(request.inputs)?;
+    let run_id = crate::teardown::unique_id();
+    let objects = objects::run_objects(
+        &run_id,
+        request.image,
+        inputs,
+        request.limits,
+        request.network_policy,
+    );
+    let cluster = Cluster::new(client, &namespace);
+    eprintln!("jobwrap: running {} as Job jobwrap-{run_id} in namespace {namespace}", request.image);
+    let host_deadline = request.limits.timeout + HOST_ALLOWANCE + Duration::from_secs(60);
+    let outcome = tokio::select! {
+        outcome = tokio::time::timeout(host_deadline, execute(&cluster, objects)) => match outcome {
+            Ok(outcome) => outcome,
+            Err(_) => Ok(not_ended_in_time()),
+        },
+        signal = interrupt.wait() => Err(KubeError::Interrupted(signal)),
+    };
+    // Everything is found again by the run's label, so even an object whose creation
+    // was cut short by Ctrl-C is removed.
+    let removed = cluster.remove_run(&run_id).await;
+    let finished = outcome?;
+    removed?;
+    Ok(finished)
+}
+
+/// The run's objects in one namespace.
+struct Cluster {
+    jobs: Api<Job>,
+    pods: Api<Pod>,
+    secrets: Api<Secret>,
+    policies: Api<NetworkPolicy>,
+    events: Api<Event>,
+}
+
+impl Cluster {
+    fn new(client: Client, namespace: &str) -> Self {
+        Cluster {
+            jobs: Api::namespaced(client.clone(), namespace),
+            pods: Api::namespaced(client.clone(), namespace),
+            secrets: Api::namespaced(client.clone(), namespace),
+            policies: Api::namespaced(client.clone(), namespace),
+            events: Api::namespaced(client, namespace),
+        }
+    }
+
+    /// Deletes every object of the run (the Job in the foreground, so its pod goes
+    /// first), then waits until none is left.
+    async fn remove_run(&self, run_id: &str) -> Result<(), KubeError> {
+        let selector = ListParams::default().labels(&format!("{RUN_LABEL}={run_id}"));
+        let foreground = DeleteParams::foreground();
+        let _ = self.jobs.delete_collection(&foreground, &selector).await;
+        let _ = self.pods.delete_collection(&DeleteParams::default(), &selector).await;
+        let _ = self.secrets.delete_collection(&DeleteParams::default(), &selector).await;
+        let _ = self.policies.delete_collection(&DeleteParams::default(), &selector).await;
+        let started = Instant::now();
+        loop {
+            let left = self.left_of_run(&selector).await;
+            if left.is_empty() {
+                return Ok(());
+            }
+            if started.elapsed() > TEARDOWN_PATIENCE {
+                return Err(KubeError::Leftovers(left));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    async fn left_of_run(&self, selector: &ListParams) -> Vec<String> {
+        let mut left = Vec::new();
+        let names = |kind: &str, list: Result<Vec<Option<String>>, kube::Error>| match list {
+            Ok(names) => names
+                .into_iter()
+                .map(|name| format!("{kind}/{}", name.unwrap_or_default()))
+                .collect(),
+            Err(error) => vec![format!("{kind} (cannot list: {error})")],
+        };
+        left.extend(names("job", self.jobs.list_metadata(selector).await.map(|l| l.items.into_iter().map(|o| o.metadata.name).collect())));
+        left.extend(names("pod", self.pods.list_metadata(selector).await.map(|l| l.items.into_iter().map(|o| o.metadata.name).collect())));
+        left.extend(names("secret", self.secrets.list_metadata(selector).await.map(|l| l.items.into_iter().map(|o| o.metadata.name).collect())));
+        left.extend(names("networkpolicy", self.policies.list_metadata(selector).await.map(|l| l.items.into_iter().map(|o| o.metadata.name).collect())));
+        left
+    }
+}
+
+/// Creates the run's objects, waits for the Job's end, and reads the outcome.
+async fn execute(cluster: &Cluster, objects: RunObjects) -> Result<Finished, KubeError> {
+    let create = PostParams::default();
+    let api = |action| move |error| KubeError::Api { action, error };
+    cluster
+        .secrets
+        .create(&create, &objects.secret)
+        .await
+        .map_err(api("create the inputs' Secret"))?;
+    if let Some(policy) = &objects.network_policy {
+        cluster
+            .policies
+            .create(&create, policy)
+            .await
+            .map_err(api("create the NetworkPolicy"))?;
+    }
+    let job = cluster
+        .jobs
+        .create(&create, &objects.job)
+        .await
+        .map_err(api("create the Job"))?;
+    let job_name = job.metadata.name.clone().unwrap_or_default();
+    // Owned by the Job, the Secret and the policy go with it even if jobwrap dies.
+    let owner = serde_json::json!({ "metadata": { "ownerReferences": [{
+        "apiVersion": "batch/v1", "kind": "Job", "name": job_name,
+        "uid": job.metadata.uid, "blockOwnerDeletion": true,
+    }]}});
+    cluster
+        .secrets
+        .patch(&job_name, &PatchParams::default(), &Patch::Merge(&owner))
+        .await
+        .map_err(api("hand the Secret to the Job"))?;
+    if objects.network_policy.is_some() {
+        cluster
+            .policies
+            .patch(&job_name, &PatchParams::default(), &Patch::Merge(&owner))
+            .await
+            .map_err(api("hand the NetworkPolicy to the Job"))?;
+    }
+
+    let selector = ListParams::default().labels(&format!(
+        "batch.kubernetes.io/job-name={job_name}"
+    ));
+    let created = Instant::now();
+    let mut logs = None;
+    let mut pod_name = None;
+    let end = loop {
+        let job = cluster.jobs.get(&job_name).await.map_err(api("read the Job"))?;
+        if let Some(end) = outcome::job_end(&job) {
+            break end;
+        }
+        let pods = cluster.pods.list(&selector).await.map_err(api("list the Job's pods"))?;
+        if let Some(pod) = pods.items.first() {
+            check_stuck(pod)?;
+            let name = pod.metadata.name.clone().unwrap_or_default();
+            if logs.is_none() && started(pod) {
+                logs = Some(tokio::spawn(stream_logs(cluster.pods.clone(), name.clone())));
+            }
+            pod_name = Some(name);
+        } else if created.elapsed() > POD_PATIENCE {
+            return Err(KubeError::NoPod(why_no_pod(cluster, &job_name).await));
+        }
+        tokio::time::sleep(POLL).await;
+    };
+    if let Some(logs) = logs {
+        let _ = tokio::time::timeout(Duration::from_secs(10), logs).await;
+    }
+
+    let (container, last_line) = match &pod_name {
+        Some(name) => match cluster.pods.get_opt(name).await.map_err(api("read the pod"))? {
+            Some(pod) => (outcome::container_end(&pod), last_line(&cluster.pods, name).await),
+            None => (None, None),
+        },
+        None => (None, None),
+    };
+    Ok(outcome::finished(&end, container.as_ref(), last_line.as_deref()))
+}
+
+fn not_ended_in_time() -> Finished {
+    let mut finished = outcome::finished(
+        &JobEnd::Failed {
+            reason: Some("DeadlineExceeded".into()),
+        },
+        None,
+        None,
+    );
+    finished.timed_out_on_host = true;
+    finished
+}
+
+/// A pod that will not start by itself (its image cannot be pulled, its configuration
+/// is refused) fails the run now rather than at the deadline.
+fn check_stuck(pod: &Pod) -> Result<(), KubeError> {
+    let waiting = pod
+        .status
+        .as_ref()
+        .and_then(|status| status.container_statuses.as_ref())
+        .and_then(|statuses| statuses.first())
+        .and_then(|status| status.state.as_ref())
+        .and_then(|state| state.waiting.as_ref());
+    match waiting {
+        Some(waiting) if waiting.reason.as_deref().is_some_and(|reason| STUCK_REASONS.contains(&reason)) => {
+            Err(KubeError::PodStuck {
+                reason: waiting.reason.clone().unwrap_or_default(),
+                message: waiting.message.clone().unwrap_or_default(),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+fn started(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|status| status.container_statuses.as_ref())
+        .and_then(|statuses| statuses.first())
+        .and_then(|status| status.state.as_ref())
+        .is_some_and(|state| state.running.is_some() || state.terminated.is_some())
+}
+
+/// The latest warning about the Job, e.g. the Pod Security admission's refusal.
+async fn why_no_pod(cluster: &Cluster, job_name: &str) -> String {
+    let selector = ListParams::default().fields(&format!("involvedObject.name={job_name}"));
+    let events = cluster.events.list(&selector).await.map(|list| list.items).unwrap_or_default();
+    events
+        .into_iter()
+        .filter(|event| event.type_.as_deref() == Some("Warning"))
+        .next_back()
+        .and_then(|event| event.message)
+        .unwrap_or_else(|| "the cluster gave no reason".into())
+}
+
+/// The job's output (user prints and the runner's lines), live, on our stderr.
+async fn stream_logs(pods: Api<Pod>, name: String) {
+    let params = LogParams {
+        container: Some("job".into()),
+        follow: true,
+        ..LogParams::default()
+    };
+    let Ok(stream) = pods.log_stream(&name, &params).await else {
+        return;
+    };
+    let mut lines = stream.lines();
+    while let Some(Ok(line)) = lines.next().await {
+        let mut stderr = std::io::stderr().lock();
+        let _ = writeln!(stderr, "{line}");
+    }
+}
+
+/// The log's last line: the runner's final line when the runner ended the pod.
+async fn last_line(pods: &Api<Pod>, name: &str) -> Option<String> {
+    let params = LogParams {
+        container: Some("job".into()),
+        tail_lines: Some(1),
+        limit_bytes: Some(MAX_FINAL_LINE_BYTES),
+        ..LogParams::default()
+    };
+    pods.logs(name, &params).await.ok()
+}
+
+/// The inputs as bytes, within what a Secret holds.
+fn read_inputs(inputs: &Inputs) -> Result<InputFiles, KubeError> {
+    let read = |path: &Option<PathBuf>| -> Result<Option<Vec<u8>>, KubeError> {
+        path.as_deref().map(read_input).transpose()
+    };
+    let files = InputFiles {
+        data: read(&inputs.data)?,
+        params: read(&inputs.params)?,
+    };
+    let total = files.data.as_ref().map_or(0, Vec::len) + files.params.as_ref().map_or(0, Vec::len);
+    if total > objects::MAX_INPUT_BYTES {
+        return Err(KubeError::InputsTooLarge(total));
+    }
+    Ok(files)
+}
+
+fn read_input(path: &Path) -> Result<Vec<u8>, KubeError> {
+    let input_error = |error| KubeError::Input {
+        path: path.to_owned(),
+        error,
+    };
+    let metadata = fs_err::metadata(path).map_err(input_error)?;
+    if !metadata.is_file() {
+        return Err(input_error(std::io::Error::other("not a regular file")));
+    }
+    fs_err::read(path).map_err(input_error)
+}

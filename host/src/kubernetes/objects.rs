@@ -1,0 +1,305 @@
+//! What a Kubernetes run creates, as data: the inputs' Secret, the Job (its pod's
+//! security settings are all here, review them in this file) and an optional
+//! default-deny NetworkPolicy. Every object carries the run's labels.
+
+use crate::settings::{INPUT_DATA_DIR, INPUT_PARAMS_DIR, Limits, OUTPUT_DIR};
+use k8s_openapi::ByteString;
+use k8s_openapi::api::batch::v1::{Job, JobSpec};
+use k8s_openapi::api::core::v1::{
+    Capabilities, Container, EmptyDirVolumeSource, EnvVar, KeyToPath, PodSecurityContext,
+    PodSpec, PodTemplateSpec, ResourceRequirements, SeccompProfile, Secret,
+    SecretVolumeSource, SecurityContext, Volume, VolumeMount,
+};
+use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicySpec};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use std::collections::BTreeMap;
+
+/// Every object of every run has this label, so leftovers can be listed.
+const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "jobwrap");
+/// The label whose value is the run's id.
+pub(crate) const RUN_LABEL: &str = "jobwrap.dev/run";
+
+/// The contract's input folders sit under this one mount.
+const INPUT_ROOT: &str = "/var/input";
+/// A Secret holds at most 1 MiB; the rest of the object needs a little of it.
+pub(crate) const MAX_INPUT_BYTES: usize = 1024 * 1024 - 4096;
+/// The only writable places besides the output folder.
+const TMP_BYTES: &str = "256Mi";
+const OUTPUT_BYTES: &str = "128Mi";
+/// The container's writable layer and logs.
+const EPHEMERAL_STORAGE: &str = "1Gi";
+/// The runner stops the job at its timeout and needs a little to report; the deadline
+/// also covers scheduling and the image pull.
+const DEADLINE_ALLOWANCE_SECONDS: i64 = 60;
+/// If jobwrap itself dies, the cluster removes the finished Job (and with it the pod
+/// and the Secret it owns) after this long.
+const TTL_AFTER_FINISHED_SECONDS: i32 = 600;
+/// SIGTERM to SIGKILL when a pod is deleted; the runner's own grace is 10 s.
+const TERMINATION_GRACE_SECONDS: i64 = 15;
+
+/// One run's objects.
+#[derive(Debug)]
+pub(crate) struct RunObjects {
+    pub(crate) secret: Secret,
+    pub(crate) job: Job,
+    pub(crate) network_policy: Option<NetworkPolicy>,
+}
+
+/// The run's inputs, as read from the command line's files.
+#[derive(Debug, Default)]
+pub(crate) struct InputFiles {
+    pub(crate) data: Option<Vec<u8>>,
+    pub(crate) params: Option<Vec<u8>>,
+}
+
+/// The objects of run `run_id` of `image` with these inputs and limits.
+pub(crate) fn run_objects(
+    run_id: &str,
+    image: &str,
+    inputs: InputFiles,
+    limits: &Limits,
+    network_policy: bool,
+) -> RunObjects {
+    let name = format!("jobwrap-{run_id}");
+    let labels = BTreeMap::from([
+        (MANAGED_BY.0.to_owned(), MANAGED_BY.1.to_owned()),
+        (RUN_LABEL.to_owned(), run_id.to_owned()),
+    ]);
+    let metadata = ObjectMeta {
+        name: Some(name.clone()),
+        labels: Some(labels.clone()),
+        ..ObjectMeta::default()
+    };
+    let mut items = Vec::new();
+    let mut data = BTreeMap::new();
+    for (key, dir, bytes) in [
+        ("data.json", INPUT_DATA_DIR, inputs.data),
+        ("params.json", INPUT_PARAMS_DIR, inputs.params),
+    ] {
+        if let Some(bytes) = bytes {
+            let folder = dir.trim_start_matches(INPUT_ROOT).trim_start_matches('/');
+            items.push(KeyToPath {
+                key: key.to_owned(),
+                path: format!("{folder}/{key}"),
+                mode: None,
+            });
+            data.insert(key.to_owned(), ByteString(bytes));
+        }
+    }
+    let secret = Secret {
+        metadata: metadata.clone(),
+        data: Some(data),
+        immutable: Some(true),
+        type_: Some("Opaque".into()),
+        ..Secret::default()
+    };
+    let job = Job {
+        metadata: metadata.clone(),
+        spec: Some(JobSpec {
+            backoff_limit: Some(0),
+            completions: Some(1),
+            parallelism: Some(1),
+            active_deadline_seconds: Some(deadline_seconds(limits)),
+            ttl_seconds_after_finished: Some(TTL_AFTER_FINISHED_SECONDS),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels.clone()),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(pod_spec(&name, image, items, limits)),
+            },
+            ..JobSpec::default()
+        }),
+        ..Job::default()
+    };
+    let network_policy = network_policy.then(|| NetworkPolicy {
+        metadata,
+        spec: Some(NetworkPolicySpec {
+            pod_selector: Some(LabelSelector {
+                match_labels: Some(BTreeMap::from([(RUN_LABEL.to_owned(), run_id.to_owned())])),
+                ..LabelSelector::default()
+            }),
+            // Both directions named, no rule given: nothing in, nothing out.
+            policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
+            ingress: None,
+            egress: None,
+        }),
+    });
+    RunObjects {
+        secret,
+        job,
+        network_policy,
+    }
+}
+
+#[allow(clippy::cast_possible_truncation)]
+fn deadline_seconds(limits: &Limits) -> i64 {
+    limits.timeout.as_secs_f64().ceil() as i64 + DEADLINE_ALLOWANCE_SECONDS
+}
+
+/// The job's pod: the "restricted" Pod Security profile and more.
+fn pod_spec(secret: &str, image: &str, inputs: Vec<KeyToPath>, limits: &Limits) -> PodSpec {
+    let resources = BTreeMap::from([
+        ("cpu".to_owned(), Quantity(format!("{}m", (limits.cpus * 1000.0).round()))),
+        ("memory".to_owned(), Quantity(limits.memory_bytes.to_string())),
+        ("ephemeral-storage".to_owned(), Quantity(EPHEMERAL_STORAGE.into())),
+    ]);
+    let runtime_default = || {
+        Some(SeccompProfile {
+            type_: "RuntimeDefault".into(),
+            localhost_profile: None,
+        })
+    };
+    let empty_dir = |name: &str, size: &str| Volume {
+        name: name.to_owned(),
+        empty_dir: Some(EmptyDirVolumeSource {
+            medium: None,
+            size_limit: Some(Quantity(size.to_owned())),
+        }),
+        ..Volume::default()
+    };
+    let mount = |name: &str, path: &str, read_only: bool| VolumeMount {
+        name: name.to_owned(),
+        mount_path: path.to_owned(),
+        read_only: Some(read_only),
+        ..VolumeMount::default()
+    };
+    PodSpec {
+        restart_policy: Some("Never".into()),
+        automount_service_account_token: Some(false),
+        enable_service_links: Some(false),
+        host_network: Some(false),
+        host_pid: Some(false),
+        host_ipc: Some(false),
+        // No cluster DNS to ask, and nothing to ask it for.
+        dns_policy: Some("Default".into()),
+        termination_grace_period_seconds: Some(TERMINATION_GRACE_SECONDS),
+        security_context: Some(PodSecurityContext {
+            run_as_non_root: Some(true),
+            seccomp_profile: runtime_default(),
+            ..PodSecurityContext::default()
+        }),
+        containers: vec![Container {
+            name: "job".into(),
+            image: Some(image.to_owned()),
+            image_pull_policy: Some("IfNotPresent".into()),
+            env: Some(vec![EnvVar {
+                name: "JOBWRAP_TIMEOUT".into(),
+                value: Some(limits.timeout.as_secs_f64().to_string()),
+                value_from: None,
+            }]),
+            resources: Some(ResourceRequirements {
+                limits: Some(resources.clone()),
+                requests: Some(resources),
+                claims: None,
+            }),
+            security_context: Some(SecurityContext {
+                run_as_non_root: Some(true),
+                allow_privilege_escalation: Some(false),
+                privileged: Some(false),
+                read_only_root_filesystem: Some(true),
+                capabilities: Some(Capabilities {
+                    drop: Some(vec!["ALL".into()]),
+                    add: None,
+                }),
+                seccomp_profile: runtime_default(),
+                ..SecurityContext::default()
+            }),
+            volume_mounts: Some(vec![
+                mount("inputs", INPUT_ROOT, true),
+                mount("output", OUTPUT_DIR, false),
+                mount("tmp", "/tmp", false),
+            ]),
+            termination_message_policy: Some("File".into()),
+            ..Container::default()
+        }],
+        volumes: Some(vec![
+            Volume {
+                name: "inputs".into(),
+                secret: Some(SecretVolumeSource {
+                    secret_name: Some(secret.to_owned()),
+                    items: Some(inputs),
+                    // Only the job's own user runs in the pod.
+                    default_mode: Some(0o444),
+                    optional: Some(false),
+                }),
+                ..Volume::default()
+            },
+            empty_dir("output", OUTPUT_BYTES),
+            empty_dir("tmp", TMP_BYTES),
+        ]),
+        ..PodSpec::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn objects(network_policy: bool) -> RunObjects {
+        let limits = Limits {
+            memory_bytes: 256 * 1024 * 1024,
+            cpus: 0.5,
+            timeout: Duration::from_secs(30),
+        };
+        let inputs = InputFiles {
+            data: Some(b"{\"a\": 1}".to_vec()),
+            params: None,
+        };
+        run_objects("42-7", "127.0.0.1:5000/jobwrap-job/abc", inputs, &limits, network_policy)
+    }
+
+    #[test]
+    fn the_job_fails_once_and_is_bounded_in_time() {
+        let spec = objects(false).job.spec.expect("spec");
+        assert_eq!(spec.backoff_limit, Some(0));
+        assert_eq!(spec.active_deadline_seconds, Some(90));
+        assert!(spec.ttl_seconds_after_finished.is_some());
+    }
+
+    #[test]
+    fn the_pod_is_locked_down() {
+        let pod = objects(false).job.spec.expect("spec").template.spec.expect("pod");
+        assert_eq!(pod.automount_service_account_token, Some(false));
+        assert_eq!(pod.enable_service_links, Some(false));
+        assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
+        let context = pod.containers[0].security_context.clone().expect("context");
+        assert_eq!(context.allow_privilege_escalation, Some(false));
+        assert_eq!(context.read_only_root_filesystem, Some(true));
+        assert_eq!(context.run_as_non_root, Some(true));
+        assert_eq!(context.capabilities.and_then(|c| c.drop), Some(vec!["ALL".to_owned()]));
+        assert_eq!(context.seccomp_profile.map(|p| p.type_).as_deref(), Some("RuntimeDefault"));
+        let resources = pod.containers[0].resources.clone().expect("resources");
+        let limits = resources.limits.expect("limits");
+        assert_eq!(limits["cpu"].0, "500m");
+        assert_eq!(limits["memory"].0, "268435456");
+        assert!(limits.contains_key("ephemeral-storage"));
+        assert_eq!(resources.requests, Some(limits), "requests = limits");
+    }
+
+    #[test]
+    fn inputs_land_where_the_contract_reads_them() {
+        let objects = objects(false);
+        let data = objects.secret.data.expect("data");
+        assert_eq!(data.keys().collect::<Vec<_>>(), ["data.json"]);
+        let pod = objects.job.spec.expect("spec").template.spec.expect("pod");
+        let secret = pod.volumes.expect("volumes")[0].secret.clone().expect("secret volume");
+        let items = secret.items.expect("items");
+        assert_eq!(items[0].path, "data/data.json");
+        let mounts = pod.containers[0].volume_mounts.clone().expect("mounts");
+        assert_eq!((mounts[0].mount_path.as_str(), mounts[0].read_only), ("/var/input", Some(true)));
+        assert_eq!(mounts[1].mount_path, OUTPUT_DIR);
+    }
+
+    #[test]
+    fn the_network_policy_denies_both_ways_for_this_run_only() {
+        assert!(objects(false).network_policy.is_none());
+        let policy = objects(true).network_policy.expect("policy").spec.expect("spec");
+        assert_eq!(policy.policy_types, Some(vec!["Ingress".to_owned(), "Egress".to_owned()]));
+        assert!(policy.ingress.is_none() && policy.egress.is_none());
+        let selector = policy.pod_selector.and_then(|s| s.match_labels).expect("selector");
+        assert_eq!(selector[RUN_LABEL], "42-7");
+    }
+}

@@ -119,7 +119,7 @@ pub(crate) struct BackendArgs {
     /// kubernetes: the namespace of the Job (default: the kubeconfig's).
     #[arg(long)]
     pub(crate) namespace: Option<String>,
-    /// kubernetes: also give the job's pod a default-deny NetworkPolicy (enforced where
+    /// kubernetes: also give the job's pod a default-deny `NetworkPolicy` (enforced where
     /// the cluster's network plugin enforces policies).
     #[arg(long)]
     pub(crate) network_policy: bool,

@@ -292,7 +292,8 @@ async fn run_on_cluster(
         namespace: backend.namespace.as_deref(),
         network_policy: backend.network_policy,
     };
-    kubernetes::run(&request, interrupt)
+    // Boxed: the cluster client's futures are large.
+    Box::pin(kubernetes::run(&request, interrupt))
         .await
         .map_err(HostError::Kubernetes)
 }

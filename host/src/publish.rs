@@ -106,7 +106,10 @@ mod tests {
     fn tags_and_digests_are_read() {
         assert_eq!(split_tag("jobwrap-job/abc"), ("jobwrap-job/abc", "latest"));
         assert_eq!(split_tag("jobwrap-job/abc:v1"), ("jobwrap-job/abc", "v1"));
-        assert_eq!(split_tag("localhost:5000/x"), ("localhost:5000/x", "latest"));
+        assert_eq!(
+            split_tag("localhost:5000/x"),
+            ("localhost:5000/x", "latest")
+        );
         assert_eq!(
             digest_in("latest: digest: sha256:0123abcd size: 1234"),
             Some("sha256:0123abcd")

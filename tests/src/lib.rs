@@ -314,3 +314,79 @@ pub fn image_in_log(stderr: &str) -> Option<String> {
                 .to_owned()
         })
 }
+
+/// The admin kubeconfig of the CI cluster that `scripts/cluster up` starts.
+pub const CLUSTER_KUBECONFIG: &str = "/var/lib/jobwrap-cluster/admin.kubeconfig";
+/// The CI cluster's registry.
+pub const CLUSTER_REGISTRY: &str = "127.0.0.1:5000";
+
+/// `kubectl` against the CI cluster: (succeeded, stdout, stderr).
+///
+/// # Panics
+/// When kubectl cannot be run.
+#[must_use]
+pub fn kubectl(args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+    use std::io::Write;
+    let mut child = Command::new("kubectl")
+        .env("KUBECONFIG", CLUSTER_KUBECONFIG)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("kubectl runs (scripts/setup installs it)");
+    if let Some(mut pipe) = child.stdin.take() {
+        pipe.write_all(stdin.unwrap_or_default().as_bytes())
+            .expect("kubectl's stdin");
+    }
+    let output = child.wait_with_output().expect("kubectl finishes");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Fails the test unless the CI cluster answers, and makes `namespace` with the
+/// "restricted" Pod Security profile enforced, so every job pod must meet it.
+///
+/// # Panics
+/// When the cluster is down.
+pub fn require_cluster(namespace: &str) {
+    let (ready, _, stderr) = kubectl(&["get", "--raw", "/readyz"], None);
+    assert!(
+        ready,
+        "the CI cluster is not up ({stderr}); run scripts/setup and scripts/cluster up"
+    );
+    let manifest = format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {namespace}\n  labels:\n    \
+         pod-security.kubernetes.io/enforce: restricted\n    \
+         pod-security.kubernetes.io/warn: restricted\n"
+    );
+    let (applied, _, stderr) = kubectl(&["apply", "-f", "-"], Some(&manifest));
+    assert!(applied, "cannot create the namespace {namespace}: {stderr}");
+}
+
+/// Every object jobwrap made in `namespace` that still exists (Jobs, pods, Secrets,
+/// network policies), by name.
+///
+/// # Panics
+/// When the cluster cannot be asked.
+#[must_use]
+pub fn cluster_leftovers(namespace: &str) -> Vec<String> {
+    let (listed, stdout, stderr) = kubectl(
+        &[
+            "get",
+            "jobs,pods,secrets,networkpolicies",
+            "--namespace",
+            namespace,
+            "--selector",
+            "app.kubernetes.io/managed-by=jobwrap",
+            "--output",
+            "name",
+        ],
+        None,
+    );
+    assert!(listed, "cannot list the namespace {namespace}: {stderr}");
+    stdout.lines().map(str::to_owned).collect()
+}

@@ -1,6 +1,6 @@
 //! The Kubernetes backend: runs a job image as a Job in the cluster of `$KUBECONFIG`.
 //!
-//! [`run`] = create the run's [`objects`] (Secret, optional NetworkPolicy, Job) → wait
+//! [`run`] = create the run's [`objects`] (Secret, optional `NetworkPolicy`, Job) → wait
 //! for Complete or Failed while streaming the pod's log → the [`outcome`] from the pod's
 //! end and the runner's final log line → delete everything of the run, on every path,
 //! Ctrl-C included, and wait until it is gone.
@@ -32,7 +32,7 @@ const POD_PATIENCE: Duration = Duration::from_secs(30);
 /// The cluster enforces the deadline; jobwrap gives up this much later.
 const HOST_ALLOWANCE: Duration = Duration::from_secs(90);
 /// How long removing a run's objects may take before jobwrap reports what is left.
-const TEARDOWN_PATIENCE: Duration = Duration::from_secs(60);
+const TEARDOWN_PATIENCE: Duration = Duration::from_mins(1);
 /// Waiting reasons after which a pod never starts on its own.
 const STUCK_REASONS: [&str; 6] = [
     "ErrImagePull",
@@ -76,7 +76,10 @@ pub(crate) struct KubeRun<'a> {
     pub(crate) network_policy: bool,
 }
 
-pub(crate) async fn run(request: &KubeRun<'_>, interrupt: &Interrupt) -> Result<Finished, KubeError> {
+pub(crate) async fn run(
+    request: &KubeRun<'_>,
+    interrupt: &Interrupt,
+) -> Result<Finished, KubeError> {
     let client = Client::try_default().await.map_err(KubeError::Config)?;
     let namespace = request
         .namespace
@@ -92,8 +95,12 @@ pub(crate) async fn run(request: &KubeRun<'_>, interrupt: &Interrupt) -> Result<
         request.network_policy,
     );
     let cluster = Cluster::new(client, &namespace);
-    eprintln!("jobwrap: running {} as Job jobwrap-{run_id} in namespace {namespace}", request.image);
-    let host_deadline = request.limits.timeout + HOST_ALLOWANCE + Duration::from_secs(60);
+    eprintln!(
+        "jobwrap: running {} as Job jobwrap-{run_id} in namespace {namespace}",
+        request.image
+    );
+    let host_deadline =
+        Duration::from_secs(objects::deadline_seconds(request.limits)) + HOST_ALLOWANCE;
     let outcome = tokio::select! {
         outcome = tokio::time::timeout(host_deadline, execute(&cluster, objects)) => match outcome {
             Ok(outcome) => outcome,
@@ -135,9 +142,18 @@ impl Cluster {
         let selector = ListParams::default().labels(&format!("{RUN_LABEL}={run_id}"));
         let foreground = DeleteParams::foreground();
         let _ = self.jobs.delete_collection(&foreground, &selector).await;
-        let _ = self.pods.delete_collection(&DeleteParams::default(), &selector).await;
-        let _ = self.secrets.delete_collection(&DeleteParams::default(), &selector).await;
-        let _ = self.policies.delete_collection(&DeleteParams::default(), &selector).await;
+        let _ = self
+            .pods
+            .delete_collection(&DeleteParams::default(), &selector)
+            .await;
+        let _ = self
+            .secrets
+            .delete_collection(&DeleteParams::default(), &selector)
+            .await;
+        let _ = self
+            .policies
+            .delete_collection(&DeleteParams::default(), &selector)
+            .await;
         let started = Instant::now();
         loop {
             let left = self.left_of_run(&selector).await;
@@ -160,10 +176,34 @@ impl Cluster {
                 .collect(),
             Err(error) => vec![format!("{kind} (cannot list: {error})")],
         };
-        left.extend(names("job", self.jobs.list_metadata(selector).await.map(|l| l.items.into_iter().map(|o| o.metadata.name).collect())));
-        left.extend(names("pod", self.pods.list_metadata(selector).await.map(|l| l.items.into_iter().map(|o| o.metadata.name).collect())));
-        left.extend(names("secret", self.secrets.list_metadata(selector).await.map(|l| l.items.into_iter().map(|o| o.metadata.name).collect())));
-        left.extend(names("networkpolicy", self.policies.list_metadata(selector).await.map(|l| l.items.into_iter().map(|o| o.metadata.name).collect())));
+        left.extend(names(
+            "job",
+            self.jobs
+                .list_metadata(selector)
+                .await
+                .map(|l| l.items.into_iter().map(|o| o.metadata.name).collect()),
+        ));
+        left.extend(names(
+            "pod",
+            self.pods
+                .list_metadata(selector)
+                .await
+                .map(|l| l.items.into_iter().map(|o| o.metadata.name).collect()),
+        ));
+        left.extend(names(
+            "secret",
+            self.secrets
+                .list_metadata(selector)
+                .await
+                .map(|l| l.items.into_iter().map(|o| o.metadata.name).collect()),
+        ));
+        left.extend(names(
+            "networkpolicy",
+            self.policies
+                .list_metadata(selector)
+                .await
+                .map(|l| l.items.into_iter().map(|o| o.metadata.name).collect()),
+        ));
         left
     }
 }
@@ -208,26 +248,37 @@ async fn execute(cluster: &Cluster, objects: RunObjects) -> Result<Finished, Kub
             .map_err(api("hand the NetworkPolicy to the Job"))?;
     }
 
-    let selector = ListParams::default().labels(&format!(
-        "batch.kubernetes.io/job-name={job_name}"
-    ));
+    let selector =
+        ListParams::default().labels(&format!("batch.kubernetes.io/job-name={job_name}"));
     let created = Instant::now();
     let mut logs = None;
     let mut pod_name = None;
     let end = loop {
-        let job = cluster.jobs.get(&job_name).await.map_err(api("read the Job"))?;
+        let job = cluster
+            .jobs
+            .get(&job_name)
+            .await
+            .map_err(api("read the Job"))?;
         if let Some(end) = outcome::job_end(&job) {
             break end;
         }
-        let pods = cluster.pods.list(&selector).await.map_err(api("list the Job's pods"))?;
+        let pods = cluster
+            .pods
+            .list(&selector)
+            .await
+            .map_err(api("list the Job's pods"))?;
         if let Some(pod) = pods.items.first() {
             check_stuck(pod)?;
             let name = pod.metadata.name.clone().unwrap_or_default();
             if logs.is_none() && started(pod) {
-                logs = Some(tokio::spawn(stream_logs(cluster.pods.clone(), name.clone())));
+                logs = Some(tokio::spawn(stream_logs(
+                    cluster.pods.clone(),
+                    name.clone(),
+                )));
             }
             pod_name = Some(name);
-        } else if created.elapsed() > POD_PATIENCE {
+        } else if pod_name.is_none() && created.elapsed() > POD_PATIENCE {
+            // (A pod seen before and gone now was removed at the deadline.)
             return Err(KubeError::NoPod(why_no_pod(cluster, &job_name).await));
         }
         tokio::time::sleep(POLL).await;
@@ -237,13 +288,25 @@ async fn execute(cluster: &Cluster, objects: RunObjects) -> Result<Finished, Kub
     }
 
     let (container, last_line) = match &pod_name {
-        Some(name) => match cluster.pods.get_opt(name).await.map_err(api("read the pod"))? {
-            Some(pod) => (outcome::container_end(&pod), last_line(&cluster.pods, name).await),
+        Some(name) => match cluster
+            .pods
+            .get_opt(name)
+            .await
+            .map_err(api("read the pod"))?
+        {
+            Some(pod) => (
+                outcome::container_end(&pod),
+                last_line(&cluster.pods, name).await,
+            ),
             None => (None, None),
         },
         None => (None, None),
     };
-    Ok(outcome::finished(&end, container.as_ref(), last_line.as_deref()))
+    Ok(outcome::finished(
+        &end,
+        container.as_ref(),
+        last_line.as_deref(),
+    ))
 }
 
 fn not_ended_in_time() -> Finished {
@@ -269,7 +332,12 @@ fn check_stuck(pod: &Pod) -> Result<(), KubeError> {
         .and_then(|status| status.state.as_ref())
         .and_then(|state| state.waiting.as_ref());
     match waiting {
-        Some(waiting) if waiting.reason.as_deref().is_some_and(|reason| STUCK_REASONS.contains(&reason)) => {
+        Some(waiting)
+            if waiting
+                .reason
+                .as_deref()
+                .is_some_and(|reason| STUCK_REASONS.contains(&reason)) =>
+        {
             Err(KubeError::PodStuck {
                 reason: waiting.reason.clone().unwrap_or_default(),
                 message: waiting.message.clone().unwrap_or_default(),
@@ -291,11 +359,15 @@ fn started(pod: &Pod) -> bool {
 /// The latest warning about the Job, e.g. the Pod Security admission's refusal.
 async fn why_no_pod(cluster: &Cluster, job_name: &str) -> String {
     let selector = ListParams::default().fields(&format!("involvedObject.name={job_name}"));
-    let events = cluster.events.list(&selector).await.map(|list| list.items).unwrap_or_default();
+    let events = cluster
+        .events
+        .list(&selector)
+        .await
+        .map(|list| list.items)
+        .unwrap_or_default();
     events
         .into_iter()
-        .filter(|event| event.type_.as_deref() == Some("Warning"))
-        .next_back()
+        .rfind(|event| event.type_.as_deref() == Some("Warning"))
         .and_then(|event| event.message)
         .unwrap_or_else(|| "the cluster gave no reason".into())
 }

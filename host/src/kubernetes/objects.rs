@@ -1,14 +1,14 @@
 //! What a Kubernetes run creates, as data: the inputs' Secret, the Job (its pod's
 //! security settings are all here, review them in this file) and an optional
-//! default-deny NetworkPolicy. Every object carries the run's labels.
+//! default-deny `NetworkPolicy`. Every object carries the run's labels.
 
 use crate::settings::{INPUT_DATA_DIR, INPUT_PARAMS_DIR, Limits, OUTPUT_DIR};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, EmptyDirVolumeSource, EnvVar, KeyToPath, PodSecurityContext,
-    PodSpec, PodTemplateSpec, ResourceRequirements, SeccompProfile, Secret,
-    SecretVolumeSource, SecurityContext, Volume, VolumeMount,
+    Capabilities, Container, EmptyDirVolumeSource, EnvVar, KeyToPath, PodSecurityContext, PodSpec,
+    PodTemplateSpec, ResourceRequirements, SeccompProfile, Secret, SecretVolumeSource,
+    SecurityContext, Volume, VolumeMount,
 };
 use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicySpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -31,7 +31,7 @@ const OUTPUT_BYTES: &str = "128Mi";
 const EPHEMERAL_STORAGE: &str = "1Gi";
 /// The runner stops the job at its timeout and needs a little to report; the deadline
 /// also covers scheduling and the image pull.
-const DEADLINE_ALLOWANCE_SECONDS: i64 = 60;
+const DEADLINE_ALLOWANCE_SECONDS: u64 = 30;
 /// If jobwrap itself dies, the cluster removes the finished Job (and with it the pod
 /// and the Secret it owns) after this long.
 const TTL_AFTER_FINISHED_SECONDS: i32 = 600;
@@ -100,7 +100,9 @@ pub(crate) fn run_objects(
             backoff_limit: Some(0),
             completions: Some(1),
             parallelism: Some(1),
-            active_deadline_seconds: Some(deadline_seconds(limits)),
+            active_deadline_seconds: Some(
+                i64::try_from(deadline_seconds(limits)).unwrap_or(i64::MAX),
+            ),
             ttl_seconds_after_finished: Some(TTL_AFTER_FINISHED_SECONDS),
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
@@ -133,17 +135,27 @@ pub(crate) fn run_objects(
     }
 }
 
-#[allow(clippy::cast_possible_truncation)]
-fn deadline_seconds(limits: &Limits) -> i64 {
-    limits.timeout.as_secs_f64().ceil() as i64 + DEADLINE_ALLOWANCE_SECONDS
+/// The Job's `activeDeadlineSeconds`: the job's timeout and the allowance.
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+pub(crate) fn deadline_seconds(limits: &Limits) -> u64 {
+    limits.timeout.as_secs_f64().ceil() as u64 + DEADLINE_ALLOWANCE_SECONDS
 }
 
 /// The job's pod: the "restricted" Pod Security profile and more.
 fn pod_spec(secret: &str, image: &str, inputs: Vec<KeyToPath>, limits: &Limits) -> PodSpec {
     let resources = BTreeMap::from([
-        ("cpu".to_owned(), Quantity(format!("{}m", (limits.cpus * 1000.0).round()))),
-        ("memory".to_owned(), Quantity(limits.memory_bytes.to_string())),
-        ("ephemeral-storage".to_owned(), Quantity(EPHEMERAL_STORAGE.into())),
+        (
+            "cpu".to_owned(),
+            Quantity(format!("{}m", (limits.cpus * 1000.0).round())),
+        ),
+        (
+            "memory".to_owned(),
+            Quantity(limits.memory_bytes.to_string()),
+        ),
+        (
+            "ephemeral-storage".to_owned(),
+            Quantity(EPHEMERAL_STORAGE.into()),
+        ),
     ]);
     let runtime_default = || {
         Some(SeccompProfile {
@@ -248,20 +260,32 @@ mod tests {
             data: Some(b"{\"a\": 1}".to_vec()),
             params: None,
         };
-        run_objects("42-7", "127.0.0.1:5000/jobwrap-job/abc", inputs, &limits, network_policy)
+        run_objects(
+            "42-7",
+            "127.0.0.1:5000/jobwrap-job/abc",
+            inputs,
+            &limits,
+            network_policy,
+        )
     }
 
     #[test]
     fn the_job_fails_once_and_is_bounded_in_time() {
         let spec = objects(false).job.spec.expect("spec");
         assert_eq!(spec.backoff_limit, Some(0));
-        assert_eq!(spec.active_deadline_seconds, Some(90));
+        assert_eq!(spec.active_deadline_seconds, Some(60));
         assert!(spec.ttl_seconds_after_finished.is_some());
     }
 
     #[test]
     fn the_pod_is_locked_down() {
-        let pod = objects(false).job.spec.expect("spec").template.spec.expect("pod");
+        let pod = objects(false)
+            .job
+            .spec
+            .expect("spec")
+            .template
+            .spec
+            .expect("pod");
         assert_eq!(pod.automount_service_account_token, Some(false));
         assert_eq!(pod.enable_service_links, Some(false));
         assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
@@ -269,8 +293,14 @@ mod tests {
         assert_eq!(context.allow_privilege_escalation, Some(false));
         assert_eq!(context.read_only_root_filesystem, Some(true));
         assert_eq!(context.run_as_non_root, Some(true));
-        assert_eq!(context.capabilities.and_then(|c| c.drop), Some(vec!["ALL".to_owned()]));
-        assert_eq!(context.seccomp_profile.map(|p| p.type_).as_deref(), Some("RuntimeDefault"));
+        assert_eq!(
+            context.capabilities.and_then(|c| c.drop),
+            Some(vec!["ALL".to_owned()])
+        );
+        assert_eq!(
+            context.seccomp_profile.map(|p| p.type_).as_deref(),
+            Some("RuntimeDefault")
+        );
         let resources = pod.containers[0].resources.clone().expect("resources");
         let limits = resources.limits.expect("limits");
         assert_eq!(limits["cpu"].0, "500m");
@@ -285,21 +315,37 @@ mod tests {
         let data = objects.secret.data.expect("data");
         assert_eq!(data.keys().collect::<Vec<_>>(), ["data.json"]);
         let pod = objects.job.spec.expect("spec").template.spec.expect("pod");
-        let secret = pod.volumes.expect("volumes")[0].secret.clone().expect("secret volume");
+        let secret = pod.volumes.expect("volumes")[0]
+            .secret
+            .clone()
+            .expect("secret volume");
         let items = secret.items.expect("items");
         assert_eq!(items[0].path, "data/data.json");
         let mounts = pod.containers[0].volume_mounts.clone().expect("mounts");
-        assert_eq!((mounts[0].mount_path.as_str(), mounts[0].read_only), ("/var/input", Some(true)));
+        assert_eq!(
+            (mounts[0].mount_path.as_str(), mounts[0].read_only),
+            ("/var/input", Some(true))
+        );
         assert_eq!(mounts[1].mount_path, OUTPUT_DIR);
     }
 
     #[test]
     fn the_network_policy_denies_both_ways_for_this_run_only() {
         assert!(objects(false).network_policy.is_none());
-        let policy = objects(true).network_policy.expect("policy").spec.expect("spec");
-        assert_eq!(policy.policy_types, Some(vec!["Ingress".to_owned(), "Egress".to_owned()]));
+        let policy = objects(true)
+            .network_policy
+            .expect("policy")
+            .spec
+            .expect("spec");
+        assert_eq!(
+            policy.policy_types,
+            Some(vec!["Ingress".to_owned(), "Egress".to_owned()])
+        );
         assert!(policy.ingress.is_none() && policy.egress.is_none());
-        let selector = policy.pod_selector.and_then(|s| s.match_labels).expect("selector");
+        let selector = policy
+            .pod_selector
+            .and_then(|s| s.match_labels)
+            .expect("selector");
         assert_eq!(selector[RUN_LABEL], "42-7");
     }
 }

@@ -55,8 +55,13 @@ pub(crate) fn container_end(pod: &Pod) -> Option<ContainerEnd> {
 
 /// The outcome of a Job that ended as `job`, whose container ended as `container` (if the
 /// pod was still there to tell) with `last_line` as its log's last line.
-pub(crate) fn finished(job: &JobEnd, container: Option<&ContainerEnd>, last_line: Option<&str>) -> Finished {
-    let deadline = matches!(job, JobEnd::Failed { reason: Some(reason) } if reason == "DeadlineExceeded");
+pub(crate) fn finished(
+    job: &JobEnd,
+    container: Option<&ContainerEnd>,
+    last_line: Option<&str>,
+) -> Finished {
+    let deadline =
+        matches!(job, JobEnd::Failed { reason: Some(reason) } if reason == "DeadlineExceeded");
     let oom_killed = container.is_some_and(|end| end.reason.as_deref() == Some("OOMKilled"));
     let exit_code = match (job, container) {
         _ if deadline => 124,
@@ -91,7 +96,11 @@ pub(crate) fn finished(job: &JobEnd, container: Option<&ContainerEnd>, last_line
 /// The JSON after the marker that matches the outcome: a success's result, or a
 /// failure's error response.
 fn final_result(line: &str, succeeded: bool) -> Option<Value> {
-    let marker = if succeeded { RESULT_MARKER } else { ERROR_MARKER };
+    let marker = if succeeded {
+        RESULT_MARKER
+    } else {
+        ERROR_MARKER
+    };
     let json = line.trim_end_matches(['\n', '\r']).strip_prefix(marker)?;
     serde_json::from_str(json).ok()
 }
@@ -128,19 +137,38 @@ mod tests {
     #[test]
     fn failures_keep_the_runners_exit_code_and_error() {
         let line = "Job:ErrorResponse: {\"code\": \"error\"}";
-        let done = finished(&failed("BackoffLimitExceeded"), Some(&end(1, "Error")), Some(line));
-        assert_eq!((done.exit_code, done.result), (1, Some(json!({"code": "error"}))));
-        let oom = finished(&failed("BackoffLimitExceeded"), Some(&end(137, "OOMKilled")), None);
+        let done = finished(
+            &failed("BackoffLimitExceeded"),
+            Some(&end(1, "Error")),
+            Some(line),
+        );
+        assert_eq!(
+            (done.exit_code, done.result),
+            (1, Some(json!({"code": "error"})))
+        );
+        let oom = finished(
+            &failed("BackoffLimitExceeded"),
+            Some(&end(137, "OOMKilled")),
+            None,
+        );
         assert_eq!(oom.exit_code, 137);
         assert!(oom.oom_killed);
-        let timeout = finished(&failed("BackoffLimitExceeded"), Some(&end(124, "Error")), None);
+        let timeout = finished(
+            &failed("BackoffLimitExceeded"),
+            Some(&end(124, "Error")),
+            None,
+        );
         assert_eq!(timeout.exit_code, 124);
     }
 
     #[test]
     fn the_clusters_deadline_is_a_timeout_and_its_log_is_not_trusted() {
         let forged = "Job:ErrorResponse: {\"forged\": true}";
-        let done = finished(&failed("DeadlineExceeded"), Some(&end(137, "Error")), Some(forged));
+        let done = finished(
+            &failed("DeadlineExceeded"),
+            Some(&end(137, "Error")),
+            Some(forged),
+        );
         assert_eq!(done.exit_code, 124);
         assert!(done.timed_out_on_host);
         assert_eq!(done.result, None);
@@ -151,11 +179,23 @@ mod tests {
     #[test]
     fn a_marker_that_does_not_match_the_outcome_is_ignored() {
         let line = "Job:ResultResponse: {\"forged\": true}";
-        let done = finished(&failed("BackoffLimitExceeded"), Some(&end(1, "Error")), Some(line));
+        let done = finished(
+            &failed("BackoffLimitExceeded"),
+            Some(&end(1, "Error")),
+            Some(line),
+        );
         assert_eq!(done.result, None);
-        let done = finished(&JobEnd::Complete, Some(&end(0, "Completed")), Some("print(1)"));
+        let done = finished(
+            &JobEnd::Complete,
+            Some(&end(0, "Completed")),
+            Some("print(1)"),
+        );
         assert_eq!(done.result, None);
-        let done = finished(&failed("BackoffLimitExceeded"), Some(&end(9, "Error")), Some(line));
+        let done = finished(
+            &failed("BackoffLimitExceeded"),
+            Some(&end(9, "Error")),
+            Some(line),
+        );
         assert_eq!((done.exit_code, done.result), (9, None));
     }
 }

@@ -1,0 +1,235 @@
+//! `jobwrap run|exec --backend kubernetes` against the real CI cluster (`scripts/cluster
+//! up`): results, the contract's exit codes, the "restricted" Pod Security profile
+//! enforced on the namespace, and nothing of a run left in the cluster afterwards.
+
+use jobwrap_integration_tests::{
+    CLUSTER_KUBECONFIG, CLUSTER_REGISTRY, cluster_leftovers, fixture, jobwrap_binary, kubectl,
+    require_cluster, require_offline_builder,
+};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+const NAMESPACE: &str = "jobwrap-tests";
+/// Our pause image: in the node's containerd already, never exits by itself.
+const PAUSE_IMAGE: &str = "jobwrap.local/pause:1";
+
+/// One run at a time: builds share the two cores, and leftovers are checked per run.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+struct Run {
+    code: i32,
+    result: Value,
+    stderr: String,
+}
+
+fn jobwrap(verb: &str, target: &str, args: &[&str], inputs: &[(&str, Value)]) -> Run {
+    require_offline_builder();
+    require_cluster(NAMESPACE);
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let files = tempfile::tempdir().expect("temp dir");
+    let mut command = Command::new(jobwrap_binary());
+    command
+        .env("KUBECONFIG", CLUSTER_KUBECONFIG)
+        .args([
+            verb,
+            target,
+            "--backend",
+            "kubernetes",
+            "--namespace",
+            NAMESPACE,
+        ])
+        .args(args);
+    if verb == "run" {
+        command.args(["--registry", CLUSTER_REGISTRY]);
+    }
+    for (name, value) in inputs {
+        let path = files.path().join(format!("{name}.json"));
+        fs_err::write(&path, value.to_string()).expect("input");
+        command.arg(format!("--{name}")).arg(path);
+    }
+    let output = command.output().expect("jobwrap runs");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        cluster_leftovers(NAMESPACE),
+        Vec::<String>::new(),
+        "the run left objects in the cluster\n{stderr}"
+    );
+    Run {
+        code: output.status.code().expect("an exit code"),
+        result: serde_json::from_str(stdout.trim()).unwrap_or(Value::Null),
+        stderr,
+    }
+}
+
+fn run(project: &Path, args: &[&str], inputs: &[(&str, Value)]) -> Run {
+    jobwrap("run", &project.to_string_lossy(), args, inputs)
+}
+
+#[test]
+fn the_planqk_template_sample_returns_its_statistics() {
+    let run = run(
+        &fixture("planqk-template"),
+        &[],
+        &[
+            ("data", json!({"values": [100, 50, 200, 70, 0.69]})),
+            ("params", json!({"round_off": false})),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.result,
+        json!({"result": {"mean": 84.138, "spread": 199.31}, "metadata": {"count": 5}})
+    );
+    assert!(
+        run.stderr.contains("processed 5 values"),
+        "the pod's log is streamed to stderr:\n{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn the_kwargs_sample_runs_behind_a_default_deny_network_policy() {
+    let run = run(
+        &fixture("kwargs-style"),
+        &["--json", "--network-policy"],
+        &[
+            ("data", json!({"word": "hi"})),
+            ("params", json!({"times": 3})),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.result["result"]["echo"], json!("hi hi hi"));
+    assert_eq!(run.result["status"]["status"], json!("SUCCEEDED"));
+    assert_eq!(run.result["status"]["backend"], json!("kubernetes"));
+}
+
+#[test]
+fn a_failing_project_exits_1_with_its_error() {
+    let run = run(&fixture("contract-raises"), &[], &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(
+        run.result,
+        json!({"code": "exception", "detail": "ValueError: the answer is not 42"})
+    );
+}
+
+#[test]
+fn a_job_over_its_timeout_exits_124() {
+    let run = run(
+        &fixture("contract-actions"),
+        &["--timeout", "2"],
+        &[("params", json!({"do": "sleep", "seconds": 60}))],
+    );
+    assert_eq!(run.code, 124, "{}", run.stderr);
+    assert_eq!(run.result["code"], json!("timeout"));
+}
+
+#[test]
+fn a_job_over_its_memory_limit_exits_137() {
+    let run = run(
+        &fixture("contract-actions"),
+        &["--memory", "128m"],
+        &[("params", json!({"do": "allocate", "megabytes": 1024}))],
+    );
+    assert_eq!(run.code, 137, "{}", run.stderr);
+    assert_eq!(run.result["code"], json!("killed"));
+}
+
+#[test]
+fn a_pod_that_outlives_the_jobs_deadline_is_stopped_by_the_cluster_with_124() {
+    // The pause image has no runner to stop it at its timeout: the Job's
+    // activeDeadlineSeconds does, and the log (empty here) is not trusted.
+    let started = Instant::now();
+    let run = jobwrap("exec", PAUSE_IMAGE, &["--timeout", "1"], &[]);
+    assert_eq!(run.code, 124, "{}", run.stderr);
+    assert_eq!(run.result, Value::Null);
+    assert!(started.elapsed() < Duration::from_mins(3), "{}", run.stderr);
+}
+
+#[test]
+fn an_image_the_cluster_cannot_pull_fails_fast_and_names_the_reason() {
+    let run = jobwrap(
+        "exec",
+        "127.0.0.1:5000/jobwrap-job/does-not-exist",
+        &[],
+        &[],
+    );
+    assert_eq!(run.code, 125, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("cannot start") && run.stderr.contains("ImagePull"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn inputs_larger_than_a_secret_are_refused_before_anything_is_created() {
+    let big = json!({"blob": "x".repeat(2 * 1024 * 1024)});
+    let run = jobwrap("exec", PAUSE_IMAGE, &[], &[("data", big)]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("1 MiB"), "{}", run.stderr);
+}
+
+#[test]
+fn ctrl_c_while_the_job_runs_deletes_its_job_pod_and_secret() {
+    require_cluster(NAMESPACE);
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let child = Command::new(jobwrap_binary())
+        .env("KUBECONFIG", CLUSTER_KUBECONFIG)
+        .args([
+            "exec",
+            PAUSE_IMAGE,
+            "--backend",
+            "kubernetes",
+            "--namespace",
+            NAMESPACE,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("jobwrap starts");
+    // Wait until the job's pod runs.
+    let deadline = Instant::now() + Duration::from_mins(1);
+    loop {
+        let (_, pods, _) = kubectl(
+            &[
+                "get",
+                "pods",
+                "-n",
+                NAMESPACE,
+                "-l",
+                "app.kubernetes.io/managed-by=jobwrap",
+                "-o",
+                "jsonpath={.items[*].status.phase}",
+            ],
+            None,
+        );
+        if pods.contains("Running") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the job's pod never ran");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let pid = i32::try_from(child.id()).expect("pid");
+    let sent = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let output = child.wait_with_output().expect("jobwrap ends");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert_eq!(
+        cluster_leftovers(NAMESPACE),
+        Vec::<String>::new(),
+        "{stderr}"
+    );
+}

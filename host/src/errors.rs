@@ -184,6 +184,12 @@ fn kube_message(f: &mut std::fmt::Formatter<'_>, error: &KubeError) -> std::fmt:
             "the job's pod cannot start ({reason}: {message}). If the image cannot be pulled, check \
              that the cluster's nodes reach the registry and the image exists there."
         ),
+        KubeError::SettingsDropped(settings) => write!(
+            f,
+            "the cluster dropped these settings of the job's pod: {}; jobwrap will not run the job \
+             without them. Use Kubernetes 1.25 or newer.",
+            settings.join(", ")
+        ),
         KubeError::NoPod(reason) => write!(
             f,
             "the cluster created no pod for the job within 30 s: {reason}"

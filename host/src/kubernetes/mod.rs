@@ -61,6 +61,7 @@ pub(crate) enum KubeError {
         reason: String,
         message: String,
     },
+    SettingsDropped(Vec<&'static str>),
     NoPod(String),
     Interrupted(i32),
     Leftovers(Vec<String>),
@@ -230,6 +231,10 @@ async fn execute(cluster: &Cluster, objects: RunObjects) -> Result<Finished, Kub
         .await
         .map_err(api("create the Job"))?;
     let job_name = job.metadata.name.clone().unwrap_or_default();
+    let dropped = objects::dropped_settings(&objects.job, &job);
+    if !dropped.is_empty() {
+        return Err(KubeError::SettingsDropped(dropped));
+    }
     // Owned by the Job, the Secret and the policy go with it even if jobwrap dies.
     let owner = serde_json::json!({ "metadata": { "ownerReferences": [{
         "apiVersion": "batch/v1", "kind": "Job", "name": job_name,

@@ -174,16 +174,15 @@ fn pod_spec(secret: &str, image: &str, inputs: Vec<KeyToPath>, limits: &Limits) 
     let mount = |name: &str, path: &str, read_only: bool| VolumeMount {
         name: name.to_owned(),
         mount_path: path.to_owned(),
-        read_only: Some(read_only),
+        // The server leaves out a `false` here; ask only for what it keeps.
+        read_only: read_only.then_some(true),
         ..VolumeMount::default()
     };
     PodSpec {
         restart_policy: Some("Never".into()),
         automount_service_account_token: Some(false),
         enable_service_links: Some(false),
-        host_network: Some(false),
-        host_pid: Some(false),
-        host_ipc: Some(false),
+        // hostNetwork, hostPID and hostIPC stay unset: false.
         // No cluster DNS to ask, and nothing to ask it for.
         dns_policy: Some("Default".into()),
         termination_grace_period_seconds: Some(TERMINATION_GRACE_SECONDS),
@@ -243,6 +242,68 @@ fn pod_spec(secret: &str, image: &str, inputs: Vec<KeyToPath>, limits: &Limits) 
         ]),
         ..PodSpec::default()
     }
+}
+
+/// The API server drops fields it does not know (an older cluster, say) with only a
+/// warning: names every security-relevant part of the pod template that the created Job
+/// does not have as asked.
+pub(crate) fn dropped_settings(asked: &Job, created: &Job) -> Vec<&'static str> {
+    let pod = |job: &Job| {
+        let spec = job
+            .spec
+            .as_ref()
+            .and_then(|spec| spec.template.spec.clone());
+        serde_json::to_value(spec).unwrap_or_default()
+    };
+    let (asked, created) = (pod(asked), pod(created));
+    let settings = [
+        ("securityContext", "/securityContext"),
+        ("container securityContext", "/containers/0/securityContext"),
+        ("resources", "/containers/0/resources"),
+        ("volumeMounts", "/containers/0/volumeMounts"),
+        ("volumes", "/volumes"),
+        (
+            "automountServiceAccountToken",
+            "/automountServiceAccountToken",
+        ),
+        ("enableServiceLinks", "/enableServiceLinks"),
+    ];
+    settings
+        .into_iter()
+        .filter(|(_, pointer)| !covers(created.pointer(pointer), asked.pointer(pointer)))
+        .map(|(name, _)| name)
+        .collect()
+}
+
+/// True when `created` has everything `asked` has. The server may add defaults and
+/// writes quantities its own way ("268435456" becomes
+/// "256Mi"), so for quantities only their presence is compared.
+fn covers(created: Option<&serde_json::Value>, asked: Option<&serde_json::Value>) -> bool {
+    use serde_json::Value;
+    match (created, asked) {
+        (_, None | Some(Value::Null)) => true,
+        (Some(Value::Object(created)), Some(Value::Object(asked))) => asked
+            .iter()
+            .all(|(key, value)| covers(created.get(key), Some(value))),
+        (Some(Value::Array(created)), Some(Value::Array(asked))) => {
+            created.len() == asked.len()
+                && created
+                    .iter()
+                    .zip(asked)
+                    .all(|(created, asked)| covers(Some(created), Some(asked)))
+        }
+        (Some(Value::String(_)), Some(Value::String(asked))) if is_quantity(asked) => true,
+        (Some(created), Some(asked)) => created == asked,
+        (None, Some(_)) => false,
+    }
+}
+
+/// Our quantities: digits with an optional unit suffix ("500m", "268435456", "1Gi").
+fn is_quantity(text: &str) -> bool {
+    let digits = text.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    !digits.is_empty()
+        && digits.len() + 2 >= text.len()
+        && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
 #[cfg(test)]
@@ -327,6 +388,58 @@ mod tests {
             ("/var/input", Some(true))
         );
         assert_eq!(mounts[1].mount_path, OUTPUT_DIR);
+    }
+
+    #[test]
+    fn settings_the_server_dropped_are_named_and_its_defaults_are_not() {
+        let asked = objects(false).job;
+        assert!(dropped_settings(&asked, &asked).is_empty());
+        let pod_of = |job: &mut Job| {
+            job.spec
+                .as_mut()
+                .and_then(|spec| spec.template.spec.as_mut())
+                .map(std::mem::take)
+                .expect("pod")
+        };
+        let with_pod = |pod: PodSpec| {
+            let mut job = asked.clone();
+            if let Some(spec) = job.spec.as_mut() {
+                spec.template.spec = Some(pod);
+            }
+            job
+        };
+        // A default the server fills in is fine…
+        let mut pod = pod_of(&mut asked.clone());
+        pod.scheduler_name = Some("default-scheduler".into());
+        pod.containers[0].termination_message_path = Some("/dev/termination-log".into());
+        if let Some(limits) = pod.containers[0]
+            .resources
+            .as_mut()
+            .and_then(|r| r.limits.as_mut())
+        {
+            limits.insert("memory".into(), Quantity("256Mi".into()));
+        }
+        assert!(dropped_settings(&asked, &with_pod(pod.clone())).is_empty());
+        // …a dropped field is not.
+        if let Some(context) = pod.containers[0].security_context.as_mut() {
+            context.seccomp_profile = None;
+        }
+        pod.automount_service_account_token = None;
+        if let Some(limits) = pod.containers[0]
+            .resources
+            .as_mut()
+            .and_then(|r| r.limits.as_mut())
+        {
+            limits.remove("memory");
+        }
+        assert_eq!(
+            dropped_settings(&asked, &with_pod(pod)),
+            [
+                "container securityContext",
+                "resources",
+                "automountServiceAccountToken"
+            ]
+        );
     }
 
     #[test]

@@ -33,6 +33,8 @@ const POD_PATIENCE: Duration = Duration::from_secs(30);
 const HOST_ALLOWANCE: Duration = Duration::from_secs(90);
 /// How long removing a run's objects may take before jobwrap reports what is left.
 const TEARDOWN_PATIENCE: Duration = Duration::from_mins(1);
+/// How long the log may take to arrive in full once the Job has ended.
+const LOG_DRAIN: Duration = Duration::from_secs(10);
 /// Waiting reasons after which a pod never starts on its own.
 const STUCK_REASONS: [&str; 6] = [
     "ErrImagePull",
@@ -141,23 +143,21 @@ impl Cluster {
     /// first), then waits until none is left.
     async fn remove_run(&self, run_id: &str) -> Result<(), KubeError> {
         let selector = ListParams::default().labels(&format!("{RUN_LABEL}={run_id}"));
-        let foreground = DeleteParams::foreground();
-        let _ = self.jobs.delete_collection(&foreground, &selector).await;
+        let plain = DeleteParams::default();
+        // Failures here show up as leftovers below.
         let _ = self
-            .pods
-            .delete_collection(&DeleteParams::default(), &selector)
+            .jobs
+            .delete_collection(&DeleteParams::foreground(), &selector)
             .await;
-        let _ = self
-            .secrets
-            .delete_collection(&DeleteParams::default(), &selector)
-            .await;
-        let _ = self
-            .policies
-            .delete_collection(&DeleteParams::default(), &selector)
-            .await;
+        let _ = self.pods.delete_collection(&plain, &selector).await;
+        let _ = self.secrets.delete_collection(&plain, &selector).await;
+        let _ = self.policies.delete_collection(&plain, &selector).await;
         let started = Instant::now();
         loop {
-            let left = self.left_of_run(&selector).await;
+            let mut left = names("job", &self.jobs, &selector).await;
+            left.extend(names("pod", &self.pods, &selector).await);
+            left.extend(names("secret", &self.secrets, &selector).await);
+            left.extend(names("networkpolicy", &self.policies, &selector).await);
             if left.is_empty() {
                 return Ok(());
             }
@@ -167,52 +167,57 @@ impl Cluster {
             tokio::time::sleep(POLL).await;
         }
     }
+}
 
-    async fn left_of_run(&self, selector: &ListParams) -> Vec<String> {
-        let mut left = Vec::new();
-        let names = |kind: &str, list: Result<Vec<Option<String>>, kube::Error>| match list {
-            Ok(names) => names
-                .into_iter()
-                .map(|name| format!("{kind}/{}", name.unwrap_or_default()))
-                .collect(),
-            Err(error) => vec![format!("{kind} (cannot list: {error})")],
-        };
-        left.extend(names(
-            "job",
-            self.jobs
-                .list_metadata(selector)
-                .await
-                .map(|l| l.items.into_iter().map(|o| o.metadata.name).collect()),
-        ));
-        left.extend(names(
-            "pod",
-            self.pods
-                .list_metadata(selector)
-                .await
-                .map(|l| l.items.into_iter().map(|o| o.metadata.name).collect()),
-        ));
-        left.extend(names(
-            "secret",
-            self.secrets
-                .list_metadata(selector)
-                .await
-                .map(|l| l.items.into_iter().map(|o| o.metadata.name).collect()),
-        ));
-        left.extend(names(
-            "networkpolicy",
-            self.policies
-                .list_metadata(selector)
-                .await
-                .map(|l| l.items.into_iter().map(|o| o.metadata.name).collect()),
-        ));
-        left
+/// `kind/name` of each object `selector` matches (or why they cannot be listed).
+async fn names<K>(kind: &str, api: &Api<K>, selector: &ListParams) -> Vec<String>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    match api.list_metadata(selector).await {
+        Ok(list) => list
+            .items
+            .into_iter()
+            .map(|object| format!("{kind}/{}", object.metadata.name.unwrap_or_default()))
+            .collect(),
+        Err(error) => vec![format!("{kind}s (cannot list them: {error})")],
     }
 }
 
 /// Creates the run's objects, waits for the Job's end, and reads the outcome.
 async fn execute(cluster: &Cluster, objects: RunObjects) -> Result<Finished, KubeError> {
+    let job_name = create(cluster, &objects).await?;
+    let (end, pod_name) = wait_for_end(cluster, &job_name).await?;
+    let pod = match &pod_name {
+        Some(name) => cluster
+            .pods
+            .get_opt(name)
+            .await
+            .map_err(api("read the pod"))?,
+        None => None,
+    };
+    let (container, last_line) = match (&pod, &pod_name) {
+        (Some(pod), Some(name)) => (
+            outcome::container_end(pod),
+            last_line(&cluster.pods, name).await,
+        ),
+        _ => (None, None),
+    };
+    Ok(outcome::finished(
+        &end,
+        container.as_ref(),
+        last_line.as_deref(),
+    ))
+}
+
+fn api(action: &'static str) -> impl Fn(kube::Error) -> KubeError {
+    move |error| KubeError::Api { action, error }
+}
+
+/// Creates the Secret, the policy and the Job, checks the Job as the server stored it,
+/// and makes the Job the owner of the others. Returns the Job's name.
+async fn create(cluster: &Cluster, objects: &RunObjects) -> Result<String, KubeError> {
     let create = PostParams::default();
-    let api = |action| move |error| KubeError::Api { action, error };
     cluster
         .secrets
         .create(&create, &objects.secret)
@@ -240,78 +245,72 @@ async fn execute(cluster: &Cluster, objects: RunObjects) -> Result<Finished, Kub
         "apiVersion": "batch/v1", "kind": "Job", "name": job_name,
         "uid": job.metadata.uid, "blockOwnerDeletion": true,
     }]}});
+    let patch = Patch::Merge(&owner);
     cluster
         .secrets
-        .patch(&job_name, &PatchParams::default(), &Patch::Merge(&owner))
+        .patch(&job_name, &PatchParams::default(), &patch)
         .await
         .map_err(api("hand the Secret to the Job"))?;
     if objects.network_policy.is_some() {
         cluster
             .policies
-            .patch(&job_name, &PatchParams::default(), &Patch::Merge(&owner))
+            .patch(&job_name, &PatchParams::default(), &patch)
             .await
             .map_err(api("hand the NetworkPolicy to the Job"))?;
     }
+    Ok(job_name)
+}
 
+/// Polls the Job until it is Complete or Failed, streaming its pod's log once the
+/// container has started. Fails early when the pod cannot start or never comes.
+/// Returns how the Job ended and its pod's name, if it had one.
+async fn wait_for_end(
+    cluster: &Cluster,
+    job_name: &str,
+) -> Result<(JobEnd, Option<String>), KubeError> {
     let selector =
         ListParams::default().labels(&format!("batch.kubernetes.io/job-name={job_name}"));
     let created = Instant::now();
     let mut logs = None;
     let mut pod_name = None;
-    let end = loop {
+    loop {
         let job = cluster
             .jobs
-            .get(&job_name)
+            .get(job_name)
             .await
             .map_err(api("read the Job"))?;
-        if let Some(end) = outcome::job_end(&job) {
-            break end;
-        }
+        let end = outcome::job_end(&job);
         let pods = cluster
             .pods
             .list(&selector)
             .await
             .map_err(api("list the Job's pods"))?;
         if let Some(pod) = pods.items.first() {
-            check_stuck(pod)?;
             let name = pod.metadata.name.clone().unwrap_or_default();
+            if end.is_none() {
+                check_stuck(pod)?;
+            }
             if logs.is_none() && started(pod) {
-                logs = Some(tokio::spawn(stream_logs(
+                let follow = end.is_none();
+                logs = Some(tokio::spawn(print_log(
                     cluster.pods.clone(),
                     name.clone(),
+                    follow,
                 )));
             }
             pod_name = Some(name);
-        } else if pod_name.is_none() && created.elapsed() > POD_PATIENCE {
+        } else if end.is_none() && pod_name.is_none() && created.elapsed() > POD_PATIENCE {
             // (A pod seen before and gone now was removed at the deadline.)
-            return Err(KubeError::NoPod(why_no_pod(cluster, &job_name).await));
+            return Err(KubeError::NoPod(why_no_pod(cluster, job_name).await));
+        }
+        if let Some(end) = end {
+            if let Some(logs) = logs {
+                let _ = tokio::time::timeout(LOG_DRAIN, logs).await;
+            }
+            return Ok((end, pod_name));
         }
         tokio::time::sleep(POLL).await;
-    };
-    if let Some(logs) = logs {
-        let _ = tokio::time::timeout(Duration::from_secs(10), logs).await;
     }
-
-    let (container, last_line) = match &pod_name {
-        Some(name) => match cluster
-            .pods
-            .get_opt(name)
-            .await
-            .map_err(api("read the pod"))?
-        {
-            Some(pod) => (
-                outcome::container_end(&pod),
-                last_line(&cluster.pods, name).await,
-            ),
-            None => (None, None),
-        },
-        None => (None, None),
-    };
-    Ok(outcome::finished(
-        &end,
-        container.as_ref(),
-        last_line.as_deref(),
-    ))
 }
 
 fn not_ended_in_time() -> Finished {
@@ -377,11 +376,12 @@ async fn why_no_pod(cluster: &Cluster, job_name: &str) -> String {
         .unwrap_or_else(|| "the cluster gave no reason".into())
 }
 
-/// The job's output (user prints and the runner's lines), live, on our stderr.
-async fn stream_logs(pods: Api<Pod>, name: String) {
+/// The job's output (user prints and the runner's lines) on our stderr: live while
+/// the container runs, all at once if it had already ended.
+async fn print_log(pods: Api<Pod>, name: String, follow: bool) {
     let params = LogParams {
         container: Some("job".into()),
-        follow: true,
+        follow,
         ..LogParams::default()
     };
     let Ok(stream) = pods.log_stream(&name, &params).await else {

@@ -110,6 +110,20 @@ fn the_kwargs_sample_runs_behind_a_default_deny_network_policy() {
 }
 
 #[test]
+fn the_numpy_sample_returns_numbers_computed_with_its_dependency() {
+    let run = run(
+        &fixture("numpy-result"),
+        &[],
+        &[("data", json!({"matrix": [[2.0, 0.0], [0.0, 3.0]]}))],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.result,
+        json!({"eigenvalues": [4.0, 9.0], "trace": 5.0, "shape": [2, 2]})
+    );
+}
+
+#[test]
 fn a_failing_project_exits_1_with_its_error() {
     let run = run(&fixture("contract-raises"), &[], &[]);
     assert_eq!(run.code, 1, "{}", run.stderr);

@@ -164,6 +164,10 @@ fn kube_message(f: &mut std::fmt::Formatter<'_>, error: &KubeError) -> std::fmt:
             "no usable cluster configuration ({error}). Point $KUBECONFIG at a kubeconfig; for the \
              CI cluster: `scripts/cluster up`, then KUBECONFIG=/var/lib/jobwrap-cluster/admin.kubeconfig"
         ),
+        KubeError::Random(error) => write!(
+            f,
+            "cannot read /dev/urandom for the run's result key: {error}"
+        ),
         KubeError::Input { path, error } => write!(
             f,
             "the input {} cannot be used: {error}; pass a JSON file",

@@ -3,8 +3,10 @@
 //!
 //! The stages, in order: [`config`] → [`output`] (prepare) → [`inputs`] → [`environment`]
 //! → start the shim ([`process`], [`channel`], [`logs`]) → end every job process →
-//! decide the outcome → write `output.json`, `status.json` and the final stdout line.
+//! decide the outcome → write `output.json`, `status.json`, the signed report
+//! ([`attest`], on Kubernetes) and the final stdout line.
 
+mod attest;
 mod channel;
 mod config;
 mod environment;
@@ -70,7 +72,8 @@ pub fn main() -> ExitCode {
             (RunnerError::Config(error).outcome(), output)
         }
     };
-    report(&outcome, output.as_ref(), started);
+    let attest = attest::Settings::from_env(&lookup);
+    report(&outcome, output.as_ref(), &attest, started);
     ExitCode::from(outcome.exit as u8)
 }
 
@@ -429,8 +432,14 @@ fn failure(payload: &[u8]) -> Outcome {
     }
 }
 
-/// Writes the result files and prints the final line, the last thing on stdout.
-fn report(outcome: &Outcome, output: Option<&OutputDir>, started: Instant) {
+/// Writes the result files and the signed report, and prints the final line, the last
+/// thing on stdout.
+fn report(
+    outcome: &Outcome,
+    output: Option<&OutputDir>,
+    attest: &attest::Settings,
+    started: Instant,
+) {
     let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let status = outcome.status(duration_ms, outcome.protections.clone());
     if let Some(error) = &status.error {
@@ -447,6 +456,7 @@ fn report(outcome: &Outcome, output: Option<&OutputDir>, started: Instant) {
             }
         }
     }
+    attest::write(attest, &status, &outcome.result);
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(&outcome.final_line());
     let _ = stdout.flush();

@@ -44,12 +44,15 @@ const STUCK_REASONS: [&str; 6] = [
     "CreateContainerConfigError",
     "CreateContainerError",
 ];
-/// Longest final line read back (the runner caps results below this).
-const MAX_FINAL_LINE_BYTES: i64 = 80 * 1024 * 1024;
+/// How much of the log's end is searched for the runner's final line (the runner caps
+/// results below this).
+const TAIL_LINES: i64 = 64;
+const MAX_TAIL_BYTES: i64 = 80 * 1024 * 1024;
 
 #[derive(Debug)]
 pub(crate) enum KubeError {
     Config(kube::Error),
+    Random(std::io::Error),
     Input {
         path: PathBuf,
         error: std::io::Error,
@@ -90,12 +93,14 @@ pub(crate) async fn run(
         .to_owned();
     let inputs = read_inputs(request.inputs)?;
     let run_id = crate::teardown::unique_id();
+    let key = result_key()?;
     let objects = objects::run_objects(
         &run_id,
         request.image,
         inputs,
         request.limits,
         request.network_policy,
+        &key,
     );
     let cluster = Cluster::new(client, &namespace);
     eprintln!(
@@ -105,7 +110,7 @@ pub(crate) async fn run(
     let host_deadline =
         Duration::from_secs(objects::deadline_seconds(request.limits)) + HOST_ALLOWANCE;
     let outcome = tokio::select! {
-        outcome = tokio::time::timeout(host_deadline, execute(&cluster, objects)) => match outcome {
+        outcome = tokio::time::timeout(host_deadline, execute(&cluster, objects, key.as_bytes())) => match outcome {
             Ok(outcome) => outcome,
             Err(_) => Ok(not_ended_in_time()),
         },
@@ -185,7 +190,11 @@ where
 }
 
 /// Creates the run's objects, waits for the Job's end, and reads the outcome.
-async fn execute(cluster: &Cluster, objects: RunObjects) -> Result<Finished, KubeError> {
+async fn execute(
+    cluster: &Cluster,
+    objects: RunObjects,
+    key: &[u8],
+) -> Result<Finished, KubeError> {
     let job_name = create(cluster, &objects).await?;
     let (end, pod_name) = wait_for_end(cluster, &job_name).await?;
     let pod = match &pod_name {
@@ -196,18 +205,14 @@ async fn execute(cluster: &Cluster, objects: RunObjects) -> Result<Finished, Kub
             .map_err(api("read the pod"))?,
         None => None,
     };
-    let (container, last_line) = match (&pod, &pod_name) {
+    let (container, log_tail) = match (&pod, &pod_name) {
         (Some(pod), Some(name)) => (
             outcome::container_end(pod),
-            last_line(&cluster.pods, name).await,
+            log_tail(&cluster.pods, name).await,
         ),
-        _ => (None, None),
+        _ => (None, String::new()),
     };
-    Ok(outcome::finished(
-        &end,
-        container.as_ref(),
-        last_line.as_deref(),
-    ))
+    Ok(outcome::finished(&end, container.as_ref(), &log_tail, key))
 }
 
 fn api(action: &'static str) -> impl Fn(kube::Error) -> KubeError {
@@ -319,7 +324,8 @@ fn not_ended_in_time() -> Finished {
             reason: Some("DeadlineExceeded".into()),
         },
         None,
-        None,
+        "",
+        b"",
     );
     finished.timed_out_on_host = true;
     finished
@@ -394,15 +400,26 @@ async fn print_log(pods: Api<Pod>, name: String, follow: bool) {
     }
 }
 
-/// The log's last line: the runner's final line when the runner ended the pod.
-async fn last_line(pods: &Api<Pod>, name: &str) -> Option<String> {
+/// The log's last lines, where the runner's final line is (stdout and stderr are one log
+/// here, so the job's last stderr lines may come after it).
+async fn log_tail(pods: &Api<Pod>, name: &str) -> String {
     let params = LogParams {
         container: Some("job".into()),
-        tail_lines: Some(1),
-        limit_bytes: Some(MAX_FINAL_LINE_BYTES),
+        tail_lines: Some(TAIL_LINES),
+        limit_bytes: Some(MAX_TAIL_BYTES),
         ..LogParams::default()
     };
-    pods.logs(name, &params).await.ok()
+    pods.logs(name, &params).await.unwrap_or_default()
+}
+
+/// A fresh random key for the runner's report, as 64 hex digits.
+fn result_key() -> Result<String, KubeError> {
+    use std::io::Read;
+    let mut bytes = [0_u8; 32];
+    fs_err::File::open("/dev/urandom")
+        .and_then(|mut random| random.read_exact(&mut bytes))
+        .map_err(KubeError::Random)?;
+    Ok(outcome::hex(&bytes))
 }
 
 /// The inputs as bytes, within what a Secret holds.

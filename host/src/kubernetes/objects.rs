@@ -6,9 +6,9 @@ use crate::settings::{INPUT_DATA_DIR, INPUT_PARAMS_DIR, Limits, OUTPUT_DIR};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, EmptyDirVolumeSource, EnvVar, KeyToPath, PodSecurityContext, PodSpec,
-    PodTemplateSpec, ResourceRequirements, SeccompProfile, Secret, SecretVolumeSource,
-    SecurityContext, Volume, VolumeMount,
+    Capabilities, Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, KeyToPath,
+    PodSecurityContext, PodSpec, PodTemplateSpec, ResourceRequirements, SeccompProfile, Secret,
+    SecretKeySelector, SecretVolumeSource, SecurityContext, Volume, VolumeMount,
 };
 use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicySpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -53,13 +53,19 @@ pub(crate) struct InputFiles {
     pub(crate) params: Option<Vec<u8>>,
 }
 
-/// The objects of run `run_id` of `image` with these inputs and limits.
+/// The Secret's key holding the run's result key: given to the runner as
+/// `JOBWRAP_RESULT_KEY`, never projected into the inputs folder.
+const RESULT_KEY: &str = "result-key";
+
+/// The objects of run `run_id` of `image` with these inputs and limits; `result_key`
+/// is what the runner signs its report with (see the wrapper's `attest`).
 pub(crate) fn run_objects(
     run_id: &str,
     image: &str,
     inputs: InputFiles,
     limits: &Limits,
     network_policy: bool,
+    result_key: &str,
 ) -> RunObjects {
     let name = format!("jobwrap-{run_id}");
     let labels = BTreeMap::from([
@@ -72,7 +78,10 @@ pub(crate) fn run_objects(
         ..ObjectMeta::default()
     };
     let mut items = Vec::new();
-    let mut data = BTreeMap::new();
+    let mut data = BTreeMap::from([(
+        RESULT_KEY.to_owned(),
+        ByteString(result_key.as_bytes().to_vec()),
+    )]);
     for (key, dir, bytes) in [
         ("data.json", INPUT_DATA_DIR, inputs.data),
         ("params.json", INPUT_PARAMS_DIR, inputs.params),
@@ -143,6 +152,56 @@ pub(crate) fn deadline_seconds(limits: &Limits) -> u64 {
 
 /// The job's pod: the "restricted" Pod Security profile and more.
 fn pod_spec(secret: &str, image: &str, inputs: Vec<KeyToPath>, limits: &Limits) -> PodSpec {
+    // Only the listed keys are projected; an empty list would project them all (the
+    // result key too), so without inputs there is no inputs volume at all.
+    let inputs = (!inputs.is_empty()).then(|| Volume {
+        name: "inputs".into(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(secret.to_owned()),
+            items: Some(inputs),
+            // Only the job's own user runs in the pod.
+            default_mode: Some(0o444),
+            optional: Some(false),
+        }),
+        ..Volume::default()
+    });
+    let empty_dir = |name: &str, size: &str| Volume {
+        name: name.to_owned(),
+        empty_dir: Some(EmptyDirVolumeSource {
+            medium: None,
+            size_limit: Some(Quantity(size.to_owned())),
+        }),
+        ..Volume::default()
+    };
+    PodSpec {
+        restart_policy: Some("Never".into()),
+        automount_service_account_token: Some(false),
+        enable_service_links: Some(false),
+        // hostNetwork, hostPID and hostIPC stay unset: false.
+        // No cluster DNS to ask, and nothing to ask it for.
+        dns_policy: Some("Default".into()),
+        termination_grace_period_seconds: Some(TERMINATION_GRACE_SECONDS),
+        security_context: Some(PodSecurityContext {
+            run_as_non_root: Some(true),
+            seccomp_profile: Some(runtime_default()),
+            ..PodSecurityContext::default()
+        }),
+        containers: vec![container(secret, image, limits, inputs.is_some())],
+        volumes: Some(
+            inputs
+                .into_iter()
+                .chain([
+                    empty_dir("output", OUTPUT_BYTES),
+                    empty_dir("tmp", TMP_BYTES),
+                ])
+                .collect(),
+        ),
+        ..PodSpec::default()
+    }
+}
+
+/// The job's container: the runner, its limits, no privileges, the run's folders.
+fn container(secret: &str, image: &str, limits: &Limits, inputs: bool) -> Container {
     let resources = BTreeMap::from([
         (
             "cpu".to_owned(),
@@ -157,20 +216,6 @@ fn pod_spec(secret: &str, image: &str, inputs: Vec<KeyToPath>, limits: &Limits) 
             Quantity(EPHEMERAL_STORAGE.into()),
         ),
     ]);
-    let runtime_default = || {
-        Some(SeccompProfile {
-            type_: "RuntimeDefault".into(),
-            localhost_profile: None,
-        })
-    };
-    let empty_dir = |name: &str, size: &str| Volume {
-        name: name.to_owned(),
-        empty_dir: Some(EmptyDirVolumeSource {
-            medium: None,
-            size_limit: Some(Quantity(size.to_owned())),
-        }),
-        ..Volume::default()
-    };
     let mount = |name: &str, path: &str, read_only: bool| VolumeMount {
         name: name.to_owned(),
         mount_path: path.to_owned(),
@@ -178,69 +223,66 @@ fn pod_spec(secret: &str, image: &str, inputs: Vec<KeyToPath>, limits: &Limits) 
         read_only: read_only.then_some(true),
         ..VolumeMount::default()
     };
-    PodSpec {
-        restart_policy: Some("Never".into()),
-        automount_service_account_token: Some(false),
-        enable_service_links: Some(false),
-        // hostNetwork, hostPID and hostIPC stay unset: false.
-        // No cluster DNS to ask, and nothing to ask it for.
-        dns_policy: Some("Default".into()),
-        termination_grace_period_seconds: Some(TERMINATION_GRACE_SECONDS),
-        security_context: Some(PodSecurityContext {
-            run_as_non_root: Some(true),
-            seccomp_profile: runtime_default(),
-            ..PodSecurityContext::default()
-        }),
-        containers: vec![Container {
-            name: "job".into(),
-            image: Some(image.to_owned()),
-            image_pull_policy: Some("IfNotPresent".into()),
-            env: Some(vec![EnvVar {
+    Container {
+        name: "job".into(),
+        image: Some(image.to_owned()),
+        image_pull_policy: Some("IfNotPresent".into()),
+        env: Some(vec![
+            EnvVar {
                 name: "JOBWRAP_TIMEOUT".into(),
                 value: Some(limits.timeout.as_secs_f64().to_string()),
                 value_from: None,
-            }]),
-            resources: Some(ResourceRequirements {
-                limits: Some(resources.clone()),
-                requests: Some(resources),
-                claims: None,
-            }),
-            security_context: Some(SecurityContext {
-                run_as_non_root: Some(true),
-                allow_privilege_escalation: Some(false),
-                privileged: Some(false),
-                read_only_root_filesystem: Some(true),
-                capabilities: Some(Capabilities {
-                    drop: Some(vec!["ALL".into()]),
-                    add: None,
-                }),
-                seccomp_profile: runtime_default(),
-                ..SecurityContext::default()
-            }),
-            volume_mounts: Some(vec![
-                mount("inputs", INPUT_ROOT, true),
-                mount("output", OUTPUT_DIR, false),
-                mount("tmp", "/tmp", false),
-            ]),
-            termination_message_policy: Some("File".into()),
-            ..Container::default()
-        }],
-        volumes: Some(vec![
-            Volume {
-                name: "inputs".into(),
-                secret: Some(SecretVolumeSource {
-                    secret_name: Some(secret.to_owned()),
-                    items: Some(inputs),
-                    // Only the job's own user runs in the pod.
-                    default_mode: Some(0o444),
-                    optional: Some(false),
-                }),
-                ..Volume::default()
             },
-            empty_dir("output", OUTPUT_BYTES),
-            empty_dir("tmp", TMP_BYTES),
+            EnvVar {
+                name: "JOBWRAP_RESULT_KEY".into(),
+                value: None,
+                value_from: Some(EnvVarSource {
+                    secret_key_ref: Some(SecretKeySelector {
+                        name: secret.to_owned(),
+                        key: RESULT_KEY.into(),
+                        optional: Some(false),
+                    }),
+                    ..EnvVarSource::default()
+                }),
+            },
         ]),
-        ..PodSpec::default()
+        resources: Some(ResourceRequirements {
+            limits: Some(resources.clone()),
+            requests: Some(resources),
+            claims: None,
+        }),
+        security_context: Some(SecurityContext {
+            run_as_non_root: Some(true),
+            allow_privilege_escalation: Some(false),
+            privileged: Some(false),
+            read_only_root_filesystem: Some(true),
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["ALL".into()]),
+                add: None,
+            }),
+            seccomp_profile: Some(runtime_default()),
+            ..SecurityContext::default()
+        }),
+        volume_mounts: Some(
+            inputs
+                .then(|| mount("inputs", INPUT_ROOT, true))
+                .into_iter()
+                .chain([
+                    mount("output", OUTPUT_DIR, false),
+                    mount("tmp", "/tmp", false),
+                ])
+                .collect(),
+        ),
+        // The runner's signed report (and nothing the job says) is the message.
+        termination_message_policy: Some("File".into()),
+        ..Container::default()
+    }
+}
+
+fn runtime_default() -> SeccompProfile {
+    SeccompProfile {
+        type_: "RuntimeDefault".into(),
+        localhost_profile: None,
     }
 }
 
@@ -327,6 +369,7 @@ mod tests {
             inputs,
             &limits,
             network_policy,
+            "0123456789abcdef0123456789abcdef",
         )
     }
 
@@ -374,7 +417,7 @@ mod tests {
     fn inputs_land_where_the_contract_reads_them() {
         let objects = objects(false);
         let data = objects.secret.data.expect("data");
-        assert_eq!(data.keys().collect::<Vec<_>>(), ["data.json"]);
+        assert_eq!(data.keys().collect::<Vec<_>>(), ["data.json", RESULT_KEY]);
         let pod = objects.job.spec.expect("spec").template.spec.expect("pod");
         let secret = pod.volumes.expect("volumes")[0]
             .secret
@@ -440,6 +483,45 @@ mod tests {
                 "automountServiceAccountToken"
             ]
         );
+    }
+
+    #[test]
+    fn the_result_key_reaches_the_runner_only() {
+        let objects = objects(false);
+        let data = objects.secret.data.expect("data");
+        assert_eq!(data[RESULT_KEY].0, b"0123456789abcdef0123456789abcdef");
+        let pod = objects.job.spec.expect("spec").template.spec.expect("pod");
+        let env = pod.containers[0].env.clone().expect("env");
+        let key = env
+            .iter()
+            .find(|var| var.name == "JOBWRAP_RESULT_KEY")
+            .expect("key");
+        assert!(
+            key.value.is_none(),
+            "from the Secret, not in the Job's spec"
+        );
+        let volumes = pod.volumes.expect("volumes");
+        let items = volumes[0]
+            .secret
+            .clone()
+            .and_then(|s| s.items)
+            .expect("items");
+        assert!(items.iter().all(|item| item.key != RESULT_KEY));
+    }
+
+    #[test]
+    fn without_inputs_nothing_of_the_secret_is_mounted() {
+        let limits = Limits {
+            memory_bytes: 1 << 30,
+            cpus: 1.0,
+            timeout: Duration::from_secs(5),
+        };
+        let objects = run_objects("1-2", "image", InputFiles::default(), &limits, false, "k");
+        let pod = objects.job.spec.expect("spec").template.spec.expect("pod");
+        let volumes = pod.volumes.expect("volumes");
+        assert!(volumes.iter().all(|volume| volume.secret.is_none()));
+        let mounts = pod.containers[0].volume_mounts.clone().expect("mounts");
+        assert!(mounts.iter().all(|mount| mount.mount_path != INPUT_ROOT));
     }
 
     #[test]

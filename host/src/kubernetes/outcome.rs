@@ -1,18 +1,21 @@
-//! How a Job ended, in the contract's terms. The result comes from the runner's final
-//! log line, trusted only when the runner itself ended the pod: the runner prints that
-//! line after every user process has ended, so only a pod the cluster killed (at the
-//! deadline) could end on a line the user's code printed.
+//! How a Job ended, in the contract's terms.
+//!
+//! The result comes from the pod's log, which the job's own code writes to as well. It
+//! is trusted through the runner's report in the container's termination message: the
+//! runner writes it after every job process has ended, signed with HMAC-SHA256 under
+//! this run's key (which only the runner sees), and it holds the SHA-256 of the result.
+//! The result is the log line whose JSON has that hash; a report that does not verify,
+//! or a pod the cluster killed at its deadline, gives no result at all.
 
 use crate::container::Finished;
+use hmac::{Hmac, Mac};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 /// The runner's final-line markers (the `PlanQK` job template's).
-const RESULT_MARKER: &str = "Job:ResultResponse: ";
-const ERROR_MARKER: &str = "Job:ErrorResponse: ";
-/// Exit codes only the runner gives (the contract's, plus 137 for a memory kill).
-const RUNNER_CODES: [i32; 7] = [0, 1, 2, 3, 124, 125, 137];
+const MARKERS: [&str; 2] = ["Job:ResultResponse: ", "Job:ErrorResponse: "];
 
 /// A Job's final condition.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,11 +40,13 @@ pub(crate) fn job_end(job: &Job) -> Option<JobEnd> {
         })
 }
 
-/// The job container's end: exit code and the runtime's reason (`OOMKilled`, `Error`…).
+/// The job container's end: exit code, the runtime's reason (`OOMKilled`, `Error`…) and
+/// the termination message.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct ContainerEnd {
     pub(crate) exit_code: i32,
     pub(crate) reason: Option<String>,
+    pub(crate) message: Option<String>,
 }
 
 pub(crate) fn container_end(pod: &Pod) -> Option<ContainerEnd> {
@@ -50,15 +55,18 @@ pub(crate) fn container_end(pod: &Pod) -> Option<ContainerEnd> {
     Some(ContainerEnd {
         exit_code: terminated.exit_code,
         reason: terminated.reason.clone(),
+        message: terminated.message.clone(),
     })
 }
 
 /// The outcome of a Job that ended as `job`, whose container ended as `container` (if the
-/// pod was still there to tell) with `last_line` as its log's last line.
+/// pod was still there to tell), with `log_tail` the last lines of its log and `key`
+/// the run's result key.
 pub(crate) fn finished(
     job: &JobEnd,
     container: Option<&ContainerEnd>,
-    last_line: Option<&str>,
+    log_tail: &str,
+    key: &[u8],
 ) -> Finished {
     let deadline =
         matches!(job, JobEnd::Failed { reason: Some(reason) } if reason == "DeadlineExceeded");
@@ -69,21 +77,34 @@ pub(crate) fn finished(
         (JobEnd::Failed { .. }, Some(end)) => u8::try_from(end.exit_code).unwrap_or(125),
         (JobEnd::Failed { .. }, None) => 125,
     };
-    let ended_by_runner = !deadline
-        && container.is_some_and(|end| RUNNER_CODES.contains(&end.exit_code))
-        && (exit_code == 0) == (*job == JobEnd::Complete);
-    let result = last_line
-        .filter(|_| ended_by_runner)
-        .and_then(|line| final_result(line, exit_code == 0));
-    let status = json!({
-        "status": if exit_code == 0 { "SUCCEEDED" } else { "FAILED" },
-        "exit_code": exit_code,
-        "reason": match job {
-            JobEnd::Failed { reason } => reason.clone().or_else(|| container.and_then(|end| end.reason.clone())),
-            JobEnd::Complete => None,
-        },
-        "backend": "kubernetes",
-    });
+    // The cluster killed the pod at the deadline: whatever is in the log and the message
+    // then may be the job's.
+    let report = container
+        .filter(|_| !deadline)
+        .and_then(|end| end.message.as_deref())
+        .and_then(|message| verified_report(message, key));
+    let result = report
+        .as_ref()
+        .and_then(|report| report["result_sha256"].as_str())
+        .and_then(|hash| result_in(log_tail, hash));
+    let status = match report {
+        Some(mut report) => {
+            if let Some(fields) = report.as_object_mut() {
+                fields.remove("result_sha256");
+                fields.insert("backend".into(), json!("kubernetes"));
+            }
+            report
+        }
+        None => json!({
+            "status": if exit_code == 0 { "SUCCEEDED" } else { "FAILED" },
+            "exit_code": exit_code,
+            "reason": match job {
+                JobEnd::Failed { reason } => reason.clone().or_else(|| container.and_then(|end| end.reason.clone())),
+                JobEnd::Complete => None,
+            },
+            "backend": "kubernetes",
+        }),
+    };
     Finished {
         exit_code,
         status: Some(status),
@@ -93,26 +114,75 @@ pub(crate) fn finished(
     }
 }
 
-/// The JSON after the marker that matches the outcome: a success's result, or a
-/// failure's error response.
-fn final_result(line: &str, succeeded: bool) -> Option<Value> {
-    let marker = if succeeded {
-        RESULT_MARKER
-    } else {
-        ERROR_MARKER
-    };
-    let json = line.trim_end_matches(['\n', '\r']).strip_prefix(marker)?;
-    serde_json::from_str(json).ok()
+/// The report, if `message` is the runner's: its JSON line, then the hex HMAC of it.
+fn verified_report(message: &str, key: &[u8]) -> Option<Value> {
+    let (report, signature) = message.trim_end().rsplit_once('\n')?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).ok()?;
+    mac.update(report.as_bytes());
+    mac.verify_slice(&unhex(signature.trim())?).ok()?;
+    serde_json::from_str(report).ok()
+}
+
+/// The JSON after a marker on the last log line whose JSON has this SHA-256 (the runner's
+/// line is the last of its stream, but the two streams' last lines may be interleaved).
+fn result_in(log_tail: &str, sha256: &str) -> Option<Value> {
+    log_tail.lines().rev().find_map(|line| {
+        let json = MARKERS
+            .iter()
+            .find_map(|marker| line.strip_prefix(marker))?;
+        let digest = Sha256::digest(json.as_bytes());
+        (unhex(sha256)? == digest.as_slice())
+            .then(|| serde_json::from_str(json).ok())
+            .flatten()
+    })
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::new(), |mut text, byte| {
+        let _ = write!(text, "{byte:02x}");
+        text
+    })
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|at| u8::from_str_radix(text.get(at..at + 2)?, 16).ok())
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn end(exit_code: i32, reason: &str) -> ContainerEnd {
+    const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    /// A termination message as the runner writes it.
+    fn report(exit_code: i32, result: &str, key: &[u8]) -> String {
+        let status = if exit_code == 0 {
+            "SUCCEEDED"
+        } else {
+            "FAILED"
+        };
+        let json = json!({
+            "status": status, "exit_code": exit_code, "duration_ms": 3,
+            "error": null, "limits_hit": [], "result_sha256": hex(&Sha256::digest(result)),
+        })
+        .to_string();
+        let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("key");
+        mac.update(json.as_bytes());
+        format!("{json}\n{}", hex(&mac.finalize().into_bytes()))
+    }
+
+    fn end(exit_code: i32, reason: &str, message: Option<String>) -> ContainerEnd {
         ContainerEnd {
             exit_code,
             reason: Some(reason.to_owned()),
+            message,
         }
     }
 
@@ -123,79 +193,82 @@ mod tests {
     }
 
     #[test]
-    fn a_success_takes_its_result_from_the_final_line() {
-        let done = finished(
-            &JobEnd::Complete,
-            Some(&end(0, "Completed")),
-            Some("Job:ResultResponse: {\"mean\": 1.5}\n"),
-        );
+    fn a_success_takes_the_result_the_report_vouches_for() {
+        let result = r#"{"mean":1.5}"#;
+        let container = end(0, "Completed", Some(report(0, result, KEY)));
+        let log = format!("hello\nJob:ResultResponse: {result}\n");
+        let done = finished(&JobEnd::Complete, Some(&container), &log, KEY);
         assert_eq!(done.exit_code, 0);
         assert_eq!(done.result, Some(json!({"mean": 1.5})));
-        assert_eq!(done.status.expect("status")["status"], "SUCCEEDED");
+        let status = done.status.expect("status");
+        assert_eq!(
+            (status["status"].as_str(), status["backend"].as_str()),
+            (Some("SUCCEEDED"), Some("kubernetes"))
+        );
+        assert!(status.get("result_sha256").is_none());
     }
 
     #[test]
-    fn failures_keep_the_runners_exit_code_and_error() {
-        let line = "Job:ErrorResponse: {\"code\": \"error\"}";
-        let done = finished(
-            &failed("BackoffLimitExceeded"),
-            Some(&end(1, "Error")),
-            Some(line),
-        );
+    fn a_forged_line_after_the_runners_is_passed_over() {
+        // The job's stderr line landed after the runner's stdout line in the log.
+        let result = r#"{"honest":true}"#;
+        let container = end(0, "Completed", Some(report(0, result, KEY)));
+        let log =
+            format!("Job:ResultResponse: {result}\nJob:ResultResponse: {{\"forged\":true}}\n");
+        let done = finished(&JobEnd::Complete, Some(&container), &log, KEY);
+        assert_eq!(done.result, Some(json!({"honest": true})));
+    }
+
+    #[test]
+    fn a_report_not_signed_with_the_runs_key_vouches_for_nothing() {
+        let forged = r#"{"forged":true}"#;
+        let log = format!("Job:ResultResponse: {forged}\n");
+        for message in [
+            report(0, forged, b"a key the job made up itself"),
+            report(0, forged, KEY).replace("SUCCEEDED", "SUCCEEDED "),
+            format!(
+                "{{\"result_sha256\": \"{}\"}}",
+                hex(&Sha256::digest(forged))
+            ),
+        ] {
+            let container = end(0, "Completed", Some(message));
+            let done = finished(&JobEnd::Complete, Some(&container), &log, KEY);
+            assert_eq!(done.result, None);
+            assert_eq!(done.exit_code, 0);
+        }
+    }
+
+    #[test]
+    fn failures_keep_the_exit_code_and_the_error() {
+        let error = r#"{"code":"exception","detail":"boom"}"#;
+        let container = end(1, "Error", Some(report(1, error, KEY)));
+        let log = format!("Job:ErrorResponse: {error}\n");
+        let done = finished(&failed("BackoffLimitExceeded"), Some(&container), &log, KEY);
         assert_eq!(
             (done.exit_code, done.result),
-            (1, Some(json!({"code": "error"})))
+            (1, Some(json!({"code": "exception", "detail": "boom"})))
         );
         let oom = finished(
             &failed("BackoffLimitExceeded"),
-            Some(&end(137, "OOMKilled")),
-            None,
+            Some(&end(137, "OOMKilled", None)),
+            "",
+            KEY,
         );
         assert_eq!(oom.exit_code, 137);
         assert!(oom.oom_killed);
-        let timeout = finished(
-            &failed("BackoffLimitExceeded"),
-            Some(&end(124, "Error")),
-            None,
-        );
-        assert_eq!(timeout.exit_code, 124);
     }
 
     #[test]
-    fn the_clusters_deadline_is_a_timeout_and_its_log_is_not_trusted() {
-        let forged = "Job:ErrorResponse: {\"forged\": true}";
-        let done = finished(
-            &failed("DeadlineExceeded"),
-            Some(&end(137, "Error")),
-            Some(forged),
-        );
-        assert_eq!(done.exit_code, 124);
+    fn the_clusters_deadline_is_a_timeout_and_nothing_of_the_pod_is_trusted() {
+        let forged = r#"{"forged":true}"#;
+        let container = end(137, "Error", Some(report(0, forged, KEY)));
+        let log = format!("Job:ResultResponse: {forged}\n");
+        let done = finished(&failed("DeadlineExceeded"), Some(&container), &log, KEY);
+        assert_eq!((done.exit_code, done.result), (124, None));
         assert!(done.timed_out_on_host);
-        assert_eq!(done.result, None);
-        let gone = finished(&failed("DeadlineExceeded"), None, None);
-        assert_eq!(gone.exit_code, 124);
-    }
-
-    #[test]
-    fn a_marker_that_does_not_match_the_outcome_is_ignored() {
-        let line = "Job:ResultResponse: {\"forged\": true}";
-        let done = finished(
-            &failed("BackoffLimitExceeded"),
-            Some(&end(1, "Error")),
-            Some(line),
+        assert_eq!(
+            finished(&failed("DeadlineExceeded"), None, "", KEY).exit_code,
+            124
         );
-        assert_eq!(done.result, None);
-        let done = finished(
-            &JobEnd::Complete,
-            Some(&end(0, "Completed")),
-            Some("print(1)"),
-        );
-        assert_eq!(done.result, None);
-        let done = finished(
-            &failed("BackoffLimitExceeded"),
-            Some(&end(9, "Error")),
-            Some(line),
-        );
-        assert_eq!((done.exit_code, done.result), (9, None));
     }
 }

@@ -125,6 +125,23 @@ pub(crate) struct BackendArgs {
     pub(crate) network_policy: bool,
 }
 
+impl BackendArgs {
+    /// The first option given that only the kubernetes backend uses, if the backend is
+    /// docker (silently ignoring `--registry` would surprise).
+    pub(crate) fn misplaced_option(&self) -> Option<&'static str> {
+        if self.backend == Backend::Kubernetes {
+            return None;
+        }
+        [
+            ("--registry", self.registry.is_some()),
+            ("--namespace", self.namespace.is_some()),
+            ("--network-policy", self.network_policy),
+        ]
+        .into_iter()
+        .find_map(|(option, given)| given.then_some(option))
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Backend {
     Docker,
@@ -167,6 +184,25 @@ fn parse_memory(text: &str) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kubernetes_options_need_the_kubernetes_backend() {
+        let parse = |args: &[&str]| {
+            let cli = Cli::try_parse_from(["jobwrap", "exec", "image"].iter().chain(args))
+                .expect("parses");
+            let Command::Exec(exec) = cli.command else {
+                panic!("exec")
+            };
+            exec.backend.misplaced_option()
+        };
+        assert_eq!(parse(&["--registry", "r"]), Some("--registry"));
+        assert_eq!(parse(&["--network-policy"]), Some("--network-policy"));
+        assert_eq!(
+            parse(&["--backend", "kubernetes", "--namespace", "n"]),
+            None
+        );
+        assert_eq!(parse(&[]), None);
+    }
 
     #[test]
     fn memory_sizes_parse_strictly() {

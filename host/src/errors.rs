@@ -35,6 +35,7 @@ pub(crate) enum HostError {
     },
     Signals(std::io::Error),
     RegistryMissing,
+    KubernetesOnly(&'static str),
     Publish(PublishError),
     Kubernetes(KubeError),
 }
@@ -133,6 +134,10 @@ impl std::fmt::Display for HostError {
                 f,
                 "`--backend kubernetes` needs `--registry HOST[:PORT]`, the registry the cluster \
                  pulls from; jobwrap pushes the built image there (the CI cluster's is 127.0.0.1:5000)"
+            ),
+            HostError::KubernetesOnly(option) => write!(
+                f,
+                "{option} applies to `--backend kubernetes` only; add that, or leave {option} out"
             ),
             HostError::Publish(error) => publish_message(f, error),
             HostError::Kubernetes(error) => kube_message(f, error),

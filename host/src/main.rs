@@ -68,6 +68,14 @@ fn main() -> ExitCode {
 }
 
 async fn dispatch(command: Command) -> Result<u8, HostError> {
+    let backend = match &command {
+        Command::Run(args) => Some(&args.backend),
+        Command::Exec(args) => Some(&args.backend),
+        _ => None,
+    };
+    if let Some(option) = backend.and_then(BackendArgs::misplaced_option) {
+        return Err(HostError::KubernetesOnly(option));
+    }
     match command {
         Command::Init { dir } => init::init(&dir).map(|()| 0),
         Command::Builder {

@@ -183,6 +183,39 @@ fn an_image_the_cluster_cannot_pull_fails_fast_and_names_the_reason() {
 }
 
 #[test]
+fn a_namespace_that_admits_no_pod_fails_the_run_with_the_clusters_reason() {
+    const FULL: &str = "jobwrap-tests-no-pods";
+    require_cluster(FULL);
+    let quota = format!(
+        "apiVersion: v1\nkind: ResourceQuota\nmetadata:\n  name: no-pods\n  namespace: {FULL}\nspec:\n  hard:\n    pods: \"0\"\n"
+    );
+    let (applied, _, stderr) = kubectl(&["apply", "-f", "-"], Some(&quota));
+    assert!(applied, "{stderr}");
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let output = Command::new(jobwrap_binary())
+        .env("KUBECONFIG", CLUSTER_KUBECONFIG)
+        .args([
+            "exec",
+            PAUSE_IMAGE,
+            "--backend",
+            "kubernetes",
+            "--namespace",
+            FULL,
+        ])
+        .output()
+        .expect("jobwrap runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(125), "{stderr}");
+    assert!(
+        stderr.contains("created no pod") && stderr.contains("exceeded quota"),
+        "{stderr}"
+    );
+    assert_eq!(cluster_leftovers(FULL), Vec::<String>::new(), "{stderr}");
+}
+
+#[test]
 fn inputs_larger_than_a_secret_are_refused_before_anything_is_created() {
     let big = json!({"blob": "x".repeat(2 * 1024 * 1024)});
     let run = jobwrap("exec", PAUSE_IMAGE, &[], &[("data", big)]);

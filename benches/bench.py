@@ -23,6 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 RUNNER = ROOT / "target/release/jobwrap-runner"
 JOBWRAP = ROOT / "target/release/jobwrap"
 PYTHON = shutil.which("python3")
+CLUSTER_KUBECONFIG = "/var/lib/jobwrap-cluster/admin.kubeconfig"
+CLUSTER_REGISTRY = "127.0.0.1:5000"
 HARDENING = [
     "--network", "none", "--read-only", "--tmpfs", "/tmp:rw,noexec,nosuid,nodev,size=256m",
     "--shm-size", "16m", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
@@ -152,6 +154,27 @@ def host_overhead(work, runs, image):
     return inputs, output
 
 
+def cluster_overhead(image, inputs, runs):
+    """The same job on the CI cluster (a Job, its Secret, the pod's start, the signed
+    report) against the Docker engine. Skipped when the cluster is not up."""
+    env = dict(os.environ, KUBECONFIG=CLUSTER_KUBECONFIG)
+    if not Path(CLUSTER_KUBECONFIG).exists() or subprocess.run(
+            ["kubectl", "get", "--raw", "/readyz"], env=env, capture_output=True).returncode != 0:
+        print("6. cluster: skipped (scripts/cluster up starts it)", flush=True)
+        return
+    remote = f"{CLUSTER_REGISTRY}/{image}"
+    for command in (["docker", "tag", image, remote], ["docker", "push", remote]):
+        subprocess.run(command, check=True, capture_output=True)
+    namespace = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: jobwrap-bench\n"
+    subprocess.run(["kubectl", "apply", "-f", "-"], input=namespace.encode(), env=env, check=True, capture_output=True)
+    data = ["--data", inputs / "data/data.json"]
+    on_cluster = [JOBWRAP, "exec", remote, "--backend", "kubernetes", "--namespace", "jobwrap-bench", *data]
+    run(on_cluster, env=env)  # the node pulls the image once
+    a, b, ratio = side_by_side(lambda: run(on_cluster, env=env), lambda: run([JOBWRAP, "exec", image, *data]), runs)
+    line("6. jobwrap exec on the cluster vs on Docker", a, b, ratio, None)
+    subprocess.run(["docker", "image", "rm", remote], capture_output=True)
+
+
 def builds(work, runs):
     cold_times, rebuild_times, unchanged_times, images = [], [], [], []
     for attempt in range(runs):
@@ -207,7 +230,7 @@ def throughput(image, inputs, output, jobs):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one small iteration of each (CI smoke run)")
-    parser.add_argument("--only", choices=["runner", "input", "exec", "builds"], help="run one figure only")
+    parser.add_argument("--only", choices=["runner", "input", "exec", "builds", "cluster"], help="run one figure only")
     args = parser.parse_args()
     runs = 1 if args.quick else 15
     subprocess.run(["cargo", "build", "--release", "--quiet", "--locked", "-p", "jobwrap", "-p", "jobwrap-wrapper"], cwd=ROOT, check=True)
@@ -221,11 +244,14 @@ def main():
             wrapper_overhead(work, python, 3 if args.quick else 30)
         if wanted("input"):
             large_input(work, python, 1 if args.quick else 5, 10 if args.quick else 100)
-        if wanted("exec"):
+        if wanted("exec") or wanted("cluster"):
             subprocess.run([JOBWRAP, "build", ROOT / "tests/fixtures/kwargs-style", "--tag", image], check=True, capture_output=True)
             try:
                 inputs, output = host_overhead(work, 2 if args.quick else runs, image)
-                throughput(image, inputs, output, 2 if args.quick else 8)
+                if wanted("exec"):
+                    throughput(image, inputs, output, 2 if args.quick else 8)
+                if wanted("cluster"):
+                    cluster_overhead(image, inputs, 1 if args.quick else 7)
             finally:
                 subprocess.run(["docker", "image", "rm", "--force", image], capture_output=True)
         if wanted("builds"):

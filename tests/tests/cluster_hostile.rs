@@ -160,6 +160,13 @@ fn a_report_of_the_jobs_own_and_a_last_stderr_marker_are_not_the_result() {
 }
 
 #[test]
+fn output_that_is_not_utf8_does_not_hide_the_result() {
+    let forgery = forge("binary_noise");
+    forgery.assert_honest();
+    assert!(forgery.stderr.contains("garbage"), "{}", forgery.stderr);
+}
+
+#[test]
 fn a_to_json_that_smuggles_a_line_is_an_invalid_result() {
     let forgery = forge("to_json_forgery");
     assert_eq!(forgery.code, 1, "{}", forgery.stderr);

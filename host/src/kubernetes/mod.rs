@@ -13,7 +13,7 @@ use objects::RUN_LABEL;
 use crate::container::{Finished, Inputs};
 use crate::interrupt::Interrupt;
 use crate::settings::Limits;
-use futures_util::{AsyncBufReadExt, StreamExt};
+use futures_util::AsyncReadExt;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Event, Pod, Secret};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
@@ -21,7 +21,6 @@ use kube::api::{DeleteParams, ListParams, LogParams, Patch, PatchParams, PostPar
 use kube::{Api, Client};
 use objects::{InputFiles, RunObjects};
 use outcome::JobEnd;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -393,11 +392,9 @@ async fn print_log(pods: Api<Pod>, name: String, follow: bool) {
     let Ok(stream) = pods.log_stream(&name, &params).await else {
         return;
     };
-    let mut lines = stream.lines();
-    while let Some(Ok(line)) = lines.next().await {
-        let mut stderr = std::io::stderr().lock();
-        let _ = writeln!(stderr, "{line}");
-    }
+    // Bytes as they come: a job's output need not be UTF-8, nor end its lines.
+    let mut stderr = futures_util::io::AllowStdIo::new(std::io::stderr());
+    let _ = futures_util::io::copy(stream, &mut stderr).await;
 }
 
 /// The log's last lines, where the runner's final line is (stdout and stderr are one log
@@ -409,7 +406,12 @@ async fn log_tail(pods: &Api<Pod>, name: &str) -> String {
         limit_bytes: Some(MAX_TAIL_BYTES),
         ..LogParams::default()
     };
-    pods.logs(name, &params).await.unwrap_or_default()
+    // Read as bytes: output that is not UTF-8 must not hide the runner's line.
+    let mut tail = Vec::new();
+    if let Ok(mut stream) = pods.log_stream(name, &params).await {
+        let _ = stream.read_to_end(&mut tail).await;
+    }
+    String::from_utf8_lossy(&tail).into_owned()
 }
 
 /// A fresh random key for the runner's report, as 64 hex digits.

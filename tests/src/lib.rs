@@ -390,3 +390,48 @@ pub fn cluster_leftovers(namespace: &str) -> Vec<String> {
     assert!(listed, "cannot list the namespace {namespace}: {stderr}");
     stdout.lines().map(str::to_owned).collect()
 }
+
+/// Pushes the local `image` to the CI cluster's registry as `name` and returns it by
+/// digest: the node caches images by name, so a tag pushed again would not be pulled.
+///
+/// # Panics
+/// When Docker cannot tag or push.
+#[must_use]
+pub fn push_to_cluster(image: &str, name: &str) -> String {
+    let remote = format!("{CLUSTER_REGISTRY}/{name}");
+    for args in [
+        vec!["tag", image, remote.as_str()],
+        vec!["push", remote.as_str()],
+    ] {
+        let output = Command::new("docker")
+            .args(&args)
+            .output()
+            .expect("docker runs");
+        assert!(
+            output.status.success(),
+            "docker {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let digests = Command::new("docker")
+        .args([
+            "image",
+            "inspect",
+            "--format",
+            "{{range .RepoDigests}}{{println .}}{{end}}",
+            &remote,
+        ])
+        .output()
+        .expect("docker runs");
+    let listed = String::from_utf8_lossy(&digests.stdout).into_owned();
+    // Digests name the repository, without the tag.
+    let repository = match remote.rsplit_once(':') {
+        Some((repository, tag)) if !tag.contains('/') => repository,
+        _ => remote.as_str(),
+    };
+    listed
+        .lines()
+        .find(|digest| digest.starts_with(&format!("{repository}@")))
+        .unwrap_or_else(|| panic!("{remote} has no digest after the push: {listed}"))
+        .to_owned()
+}

@@ -4,7 +4,7 @@
 //! job's own in the termination message. None of it may become the result.
 
 use jobwrap_integration_tests::{
-    CLUSTER_KUBECONFIG, CLUSTER_REGISTRY, cluster_leftovers, fixture, jobwrap_binary,
+    CLUSTER_KUBECONFIG, cluster_leftovers, fixture, jobwrap_binary, push_to_cluster,
     require_cluster, require_offline_builder,
 };
 use serde_json::{Value, json};
@@ -29,18 +29,7 @@ fn image() -> &'static str {
             String::from_utf8_lossy(&built.stderr)
         );
         let local = String::from_utf8_lossy(&built.stdout).trim().to_owned();
-        let remote = format!("{CLUSTER_REGISTRY}/jobwrap-test/hostile-forgery");
-        for args in [
-            vec!["tag", local.as_str(), remote.as_str()],
-            vec!["push", remote.as_str()],
-        ] {
-            let status = Command::new("docker")
-                .args(&args)
-                .output()
-                .expect("docker runs");
-            assert!(status.status.success(), "docker {args:?} failed");
-        }
-        remote
+        push_to_cluster(&local, "jobwrap-test/hostile-forgery")
     })
 }
 

@@ -4,8 +4,7 @@
 //! runs plain Python in the stack's run image, without jobwrap's runner and its sandbox,
 //! so only the network holds it back.
 
-use jobwrap_integration_tests::{CLUSTER_REGISTRY, kubectl, require_cluster};
-use std::process::Command;
+use jobwrap_integration_tests::{kubectl, push_to_cluster, require_cluster};
 use std::time::{Duration, Instant};
 
 const NAMESPACE: &str = "jobwrap-tests-network";
@@ -28,29 +27,10 @@ print("addresses", open("/proc/net/fib_trie").read().count("/32 host LOCAL"))
 print("routes", len(open("/proc/net/route").read().splitlines()) - 1)
 "#;
 
-fn push_run_image() -> String {
-    let remote = format!("{CLUSTER_REGISTRY}/jobwrap-test/stack-run:bookworm");
-    for args in [
-        vec!["tag", RUN_IMAGE, remote.as_str()],
-        vec!["push", remote.as_str()],
-    ] {
-        let output = Command::new("docker")
-            .args(&args)
-            .output()
-            .expect("docker runs");
-        assert!(
-            output.status.success(),
-            "docker {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    remote
-}
-
 #[test]
 fn a_pod_reaches_nothing_but_itself() {
     require_cluster(NAMESPACE);
-    let image = push_run_image();
+    let image = push_to_cluster(RUN_IMAGE, "jobwrap-test/stack-run:bookworm");
     let pod = format!(
         r#"{{"apiVersion": "v1", "kind": "Pod",
             "metadata": {{"name": "probe", "namespace": "{NAMESPACE}"}},

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// How often the Job and its pod are looked at.
-const POLL: Duration = Duration::from_millis(500);
+const POLL: Duration = Duration::from_millis(250);
 /// A Job without a pod this long has been refused one (quota, Pod Security…): say why.
 const POD_PATIENCE: Duration = Duration::from_secs(30);
 /// The cluster enforces the deadline; jobwrap gives up this much later.
@@ -265,7 +265,7 @@ async fn create(cluster: &Cluster, objects: &RunObjects) -> Result<String, KubeE
     Ok(job_name)
 }
 
-/// Polls the Job until it is Complete or Failed, streaming its pod's log once the
+/// Polls the Job and its pod until either has ended, streaming the pod's log once the
 /// container has started. Fails early when the pod cannot start or never comes.
 /// Returns how the Job ended and its pod's name, if it had one.
 async fn wait_for_end(
@@ -283,13 +283,17 @@ async fn wait_for_end(
             .get(job_name)
             .await
             .map_err(api("read the Job"))?;
-        let end = outcome::job_end(&job);
         let pods = cluster
             .pods
             .list(&selector)
             .await
             .map_err(api("list the Job's pods"))?;
-        if let Some(pod) = pods.items.first() {
+        let pod = pods.items.first();
+        // The pod's own end comes a second or more before the Job's condition (the Job
+        // controller batches pod updates); a pod being deleted, though, was stopped by
+        // the cluster (its deadline), which only the Job's condition tells.
+        let end = outcome::job_end(&job).or_else(|| pod.and_then(outcome::pod_end));
+        if let Some(pod) = pod {
             let name = pod.metadata.name.clone().unwrap_or_default();
             if end.is_none() {
                 check_stuck(pod)?;

@@ -40,6 +40,19 @@ pub(crate) fn job_end(job: &Job) -> Option<JobEnd> {
         })
 }
 
+/// The Job's end as its pod tells it, once the pod has ended by itself (a pod the
+/// cluster is deleting does not count: that is the deadline, or a Ctrl-C).
+pub(crate) fn pod_end(pod: &Pod) -> Option<JobEnd> {
+    if pod.metadata.deletion_timestamp.is_some() {
+        return None;
+    }
+    match pod.status.as_ref()?.phase.as_deref()? {
+        "Succeeded" => Some(JobEnd::Complete),
+        "Failed" => Some(JobEnd::Failed { reason: None }),
+        _ => None,
+    }
+}
+
 /// The job container's end: exit code, the runtime's reason (`OOMKilled`, `Error`…) and
 /// the termination message.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -190,6 +203,24 @@ mod tests {
         JobEnd::Failed {
             reason: Some(reason.to_owned()),
         }
+    }
+
+    #[test]
+    fn a_pod_that_ended_by_itself_ends_the_job_and_one_being_deleted_does_not() {
+        let mut pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "p"},
+            "status": {"phase": "Failed"},
+        }))
+        .expect("pod");
+        assert_eq!(pod_end(&pod), Some(JobEnd::Failed { reason: None }));
+        pod.metadata.deletion_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
+            ));
+        assert_eq!(pod_end(&pod), None);
+        let running: Pod =
+            serde_json::from_value(json!({"status": {"phase": "Running"}})).expect("pod");
+        assert_eq!(pod_end(&running), None);
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! accepts the log line whose result has that hash, and nothing else.
 //!
 //! The file holds two lines: the report's JSON, then the hex HMAC of exactly those bytes.
+//! [`signed`] and [`verify`] are both sides of that format; the host verifies with them.
 
 use crate::outcome::{JobError, Status};
 use hmac::{Hmac, Mac};
@@ -95,28 +96,60 @@ fn report(key: Option<&[u8]>, status: &Status, result: &[u8]) -> Vec<u8> {
     }
     let report = Report {
         status: &status,
-        result_sha256: hex(&Sha256::digest(result)),
+        result_sha256: sha256_hex(result),
     };
-    let mut contents = serde_json::to_vec(&report).unwrap_or_default();
-    if let Some(key) = key {
-        let signature = sign(key, &contents);
-        contents.push(b'\n');
-        contents.extend_from_slice(signature.as_bytes());
-    }
+    let json = serde_json::to_string(&report).unwrap_or_default();
+    let mut contents = key
+        .and_then(|key| signed(key, &json))
+        .unwrap_or(json)
+        .into_bytes();
     contents.truncate(MAX_REPORT_BYTES);
     contents
 }
 
-fn sign(key: &[u8], message: &[u8]) -> String {
-    // HMAC takes keys of any length; an empty signature would be refused by readers.
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
-        return String::new();
-    };
-    mac.update(message);
-    hex(&mac.finalize().into_bytes())
+/// `json`, then a line with its hex HMAC-SHA256 under `key`.
+#[must_use]
+pub fn signed(key: &[u8], json: &str) -> Option<String> {
+    let signature = mac(key, json.as_bytes())?.finalize().into_bytes();
+    Some(format!("{json}\n{}", hex(&signature)))
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// The report's JSON, if `message` was signed with `key` (compared in constant time).
+#[must_use]
+pub fn verify<'a>(message: &'a str, key: &[u8]) -> Option<&'a str> {
+    let (json, signature) = message.trim_end().rsplit_once('\n')?;
+    mac(key, json.as_bytes())?
+        .verify_slice(&unhex(signature.trim())?)
+        .ok()?;
+    Some(json)
+}
+
+/// The hex SHA-256 of `bytes`, as the report gives the result's.
+#[must_use]
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+/// `None` never happens (HMAC takes keys of any length); if it did, nothing is signed.
+fn mac(key: &[u8], message: &[u8]) -> Option<Hmac<Sha256>> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).ok()?;
+    mac.update(message);
+    Some(mac)
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|at| u8::from_str_radix(text.get(at..at + 2)?, 16).ok())
+        .collect()
+}
+
+/// Lowercase hex digits of `bytes`.
+#[must_use]
+pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
     bytes.iter().fold(String::new(), |mut text, byte| {
         let _ = write!(text, "{byte:02x}");
@@ -139,13 +172,12 @@ mod tests {
         let contents = report(Some(key), &status(), b"{\"a\":1}");
         assert!(contents.len() <= MAX_REPORT_BYTES);
         let text = String::from_utf8(contents).expect("utf-8");
-        let (json, signature) = text.rsplit_once('\n').expect("two lines");
-        assert_eq!(signature, sign(key, json.as_bytes()));
+        let json = verify(&text, key).expect("signed with the key");
         let value: serde_json::Value = serde_json::from_str(json).expect("json");
         assert_eq!(value["exit_code"], 1);
         assert_eq!(
             value["result_sha256"],
-            hex(&Sha256::digest(b"{\"a\":1}")),
+            sha256_hex(b"{\"a\":1}"),
             "the hash of exactly the bytes after the marker"
         );
         assert_eq!(
@@ -153,11 +185,10 @@ mod tests {
             Some(MAX_MESSAGE_CHARS)
         );
         assert!(value["error"]["traceback"].is_null());
-        // A different key gives a different signature.
-        assert_ne!(
-            signature,
-            sign(b"another key, also long enough", json.as_bytes())
-        );
+        // Another key, or a changed report, does not verify.
+        assert!(verify(&text, b"another key, also long enough").is_none());
+        assert!(verify(&text.replacen("FAILED", "SUCCEEDED", 1), key).is_none());
+        assert!(verify(json, key).is_none(), "unsigned");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! decide the outcome → write `output.json`, `status.json`, the signed report
 //! ([`attest`], on Kubernetes) and the final stdout line.
 
-mod attest;
+pub mod attest;
 mod channel;
 mod config;
 mod environment;

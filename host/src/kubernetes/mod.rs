@@ -425,7 +425,7 @@ fn result_key() -> Result<String, KubeError> {
     fs_err::File::open("/dev/urandom")
         .and_then(|mut random| random.read_exact(&mut bytes))
         .map_err(KubeError::Random)?;
-    Ok(outcome::hex(&bytes))
+    Ok(jobwrap_wrapper::attest::hex(&bytes))
 }
 
 /// The inputs as bytes, within what a Secret holds.

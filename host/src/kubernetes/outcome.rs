@@ -8,11 +8,10 @@
 //! or a pod the cluster killed at its deadline, gives no result at all.
 
 use crate::container::Finished;
-use hmac::{Hmac, Mac};
+use jobwrap_wrapper::attest;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 /// The runner's final-line markers (the `PlanQK` job template's).
 const MARKERS: [&str; 2] = ["Job:ResultResponse: ", "Job:ErrorResponse: "];
@@ -127,13 +126,9 @@ pub(crate) fn finished(
     }
 }
 
-/// The report, if `message` is the runner's: its JSON line, then the hex HMAC of it.
+/// The report, if `message` is the runner's, signed with this run's key.
 fn verified_report(message: &str, key: &[u8]) -> Option<Value> {
-    let (report, signature) = message.trim_end().rsplit_once('\n')?;
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).ok()?;
-    mac.update(report.as_bytes());
-    mac.verify_slice(&unhex(signature.trim())?).ok()?;
-    serde_json::from_str(report).ok()
+    serde_json::from_str(attest::verify(message, key)?).ok()
 }
 
 /// The JSON after a marker on the last log line whose JSON has this SHA-256 (the runner's
@@ -143,29 +138,10 @@ fn result_in(log_tail: &str, sha256: &str) -> Option<Value> {
         let json = MARKERS
             .iter()
             .find_map(|marker| line.strip_prefix(marker))?;
-        let digest = Sha256::digest(json.as_bytes());
-        (unhex(sha256)? == digest.as_slice())
+        (attest::sha256_hex(json.as_bytes()) == sha256)
             .then(|| serde_json::from_str(json).ok())
             .flatten()
     })
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::new(), |mut text, byte| {
-        let _ = write!(text, "{byte:02x}");
-        text
-    })
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|at| u8::from_str_radix(text.get(at..at + 2)?, 16).ok())
-        .collect()
 }
 
 #[cfg(test)]
@@ -183,12 +159,10 @@ mod tests {
         };
         let json = json!({
             "status": status, "exit_code": exit_code, "duration_ms": 3,
-            "error": null, "limits_hit": [], "result_sha256": hex(&Sha256::digest(result)),
+            "error": null, "limits_hit": [], "result_sha256": attest::sha256_hex(result.as_bytes()),
         })
         .to_string();
-        let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("key");
-        mac.update(json.as_bytes());
-        format!("{json}\n{}", hex(&mac.finalize().into_bytes()))
+        attest::signed(key, &json).expect("signs")
     }
 
     fn end(exit_code: i32, reason: &str, message: Option<String>) -> ContainerEnd {
@@ -259,7 +233,7 @@ mod tests {
             report(0, forged, KEY).replace("SUCCEEDED", "SUCCEEDED "),
             format!(
                 "{{\"result_sha256\": \"{}\"}}",
-                hex(&Sha256::digest(forged))
+                attest::sha256_hex(forged.as_bytes())
             ),
         ] {
             let container = end(0, "Completed", Some(message));

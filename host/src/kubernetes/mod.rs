@@ -1,9 +1,10 @@
 //! The Kubernetes backend: runs a job image as a Job in the cluster of `$KUBECONFIG`.
 //!
 //! [`run`] = create the run's [`objects`] (Secret, optional `NetworkPolicy`, Job) → wait
-//! for Complete or Failed while streaming the pod's log → the [`outcome`] from the pod's
-//! end and the runner's final log line → delete everything of the run, on every path,
-//! Ctrl-C included, and wait until it is gone.
+//! for the pod's end (or the Job's: Complete or Failed) while streaming the pod's log →
+//! the [`outcome`] from the pod's end, the runner's signed report and its final log line
+//! → delete everything of the run, on every path, Ctrl-C included, and wait until it is
+//! gone.
 
 mod objects;
 mod outcome;

@@ -2,6 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The final line's marker of a success, then its result (the `PlanQK` job template's).
+pub const RESULT_MARKER: &str = "Job:ResultResponse: ";
+/// The final line's marker of a failure, then its error response.
+pub const ERROR_MARKER: &str = "Job:ErrorResponse: ";
+
 /// The contract's exit codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(into = "u8", try_from = "u8")]
@@ -156,12 +161,12 @@ impl Outcome {
     /// The last line of stdout, with the `PlanQK` job template's markers.
     #[must_use]
     pub fn final_line(&self) -> Vec<u8> {
-        let marker: &[u8] = if self.exit == JobExit::Succeeded {
-            b"Job:ResultResponse: "
+        let marker = if self.exit == JobExit::Succeeded {
+            RESULT_MARKER
         } else {
-            b"Job:ErrorResponse: "
+            ERROR_MARKER
         };
-        let mut line = marker.to_vec();
+        let mut line = marker.as_bytes().to_vec();
         line.extend_from_slice(&self.result);
         line.push(b'\n');
         line

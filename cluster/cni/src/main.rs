@@ -49,7 +49,7 @@ fn handle(request: &Request) -> Result<Option<String>, (String, CniError)> {
             let reply = Reply {
                 interface: "lo",
                 sandbox,
-                address: Address::LOOPBACK,
+                address: Address::Loopback,
             };
             Ok(Some(reply.to_json(&version)))
         }

@@ -11,8 +11,6 @@ pub(crate) enum Address {
 }
 
 impl Address {
-    pub(crate) const LOOPBACK: Address = Address::Loopback;
-
     fn cidr(self) -> String {
         match self {
             Address::Loopback => "127.0.0.1/8".to_owned(),

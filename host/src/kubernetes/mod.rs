@@ -338,13 +338,7 @@ fn not_ended_in_time() -> Finished {
 /// A pod that will not start by itself (its image cannot be pulled, its configuration
 /// is refused) fails the run now rather than at the deadline.
 fn check_stuck(pod: &Pod) -> Result<(), KubeError> {
-    let waiting = pod
-        .status
-        .as_ref()
-        .and_then(|status| status.container_statuses.as_ref())
-        .and_then(|statuses| statuses.first())
-        .and_then(|status| status.state.as_ref())
-        .and_then(|state| state.waiting.as_ref());
+    let waiting = outcome::container_state(pod).and_then(|state| state.waiting.as_ref());
     match waiting {
         Some(waiting)
             if waiting
@@ -362,11 +356,7 @@ fn check_stuck(pod: &Pod) -> Result<(), KubeError> {
 }
 
 fn started(pod: &Pod) -> bool {
-    pod.status
-        .as_ref()
-        .and_then(|status| status.container_statuses.as_ref())
-        .and_then(|statuses| statuses.first())
-        .and_then(|status| status.state.as_ref())
+    outcome::container_state(pod)
         .is_some_and(|state| state.running.is_some() || state.terminated.is_some())
 }
 

@@ -9,12 +9,13 @@
 
 use crate::container::Finished;
 use jobwrap_wrapper::attest;
+use jobwrap_wrapper::outcome::{ERROR_MARKER, RESULT_MARKER};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{ContainerState, Pod};
 use serde_json::{Value, json};
 
 /// The runner's final-line markers (the `PlanQK` job template's).
-const MARKERS: [&str; 2] = ["Job:ResultResponse: ", "Job:ErrorResponse: "];
+const MARKERS: [&str; 2] = [RESULT_MARKER, ERROR_MARKER];
 
 /// A Job's final condition.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,9 +62,14 @@ pub(crate) struct ContainerEnd {
     pub(crate) message: Option<String>,
 }
 
-pub(crate) fn container_end(pod: &Pod) -> Option<ContainerEnd> {
+/// The state of the pod's one container (the job), once the kubelet reports it.
+pub(crate) fn container_state(pod: &Pod) -> Option<&ContainerState> {
     let statuses = pod.status.as_ref()?.container_statuses.as_ref()?;
-    let terminated = statuses.first()?.state.as_ref()?.terminated.as_ref()?;
+    statuses.first()?.state.as_ref()
+}
+
+pub(crate) fn container_end(pod: &Pod) -> Option<ContainerEnd> {
+    let terminated = container_state(pod)?.terminated.as_ref()?;
     Some(ContainerEnd {
         exit_code: terminated.exit_code,
         reason: terminated.reason.clone(),

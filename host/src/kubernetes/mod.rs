@@ -8,6 +8,7 @@
 
 mod objects;
 mod outcome;
+mod stuck;
 
 use objects::RUN_LABEL;
 
@@ -24,6 +25,7 @@ use objects::{InputFiles, RunObjects};
 use outcome::JobEnd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use stuck::{StartWatch, Stuck};
 
 /// How often the Job and its pod are looked at.
 const POLL: Duration = Duration::from_millis(250);
@@ -35,15 +37,6 @@ const HOST_ALLOWANCE: Duration = Duration::from_secs(90);
 const TEARDOWN_PATIENCE: Duration = Duration::from_mins(1);
 /// How long the log may take to arrive in full once the Job has ended.
 const LOG_DRAIN: Duration = Duration::from_secs(10);
-/// Waiting reasons after which a pod never starts on its own.
-const STUCK_REASONS: [&str; 6] = [
-    "ErrImagePull",
-    "ImagePullBackOff",
-    "ErrImageNeverPull",
-    "InvalidImageName",
-    "CreateContainerConfigError",
-    "CreateContainerError",
-];
 /// How much of the log's end is searched for the runner's final line (the runner caps
 /// results below this).
 const TAIL_LINES: i64 = 64;
@@ -278,6 +271,7 @@ async fn wait_for_end(
     let created = Instant::now();
     let mut logs = None;
     let mut pod_name = None;
+    let mut start_watch = StartWatch::default();
     loop {
         let job = cluster
             .jobs
@@ -296,8 +290,10 @@ async fn wait_for_end(
         let end = outcome::job_end(&job).or_else(|| pod.and_then(outcome::pod_end));
         if let Some(pod) = pod {
             let name = pod.metadata.name.clone().unwrap_or_default();
-            if end.is_none() {
-                check_stuck(pod)?;
+            if end.is_none()
+                && let Some(Stuck { reason, message }) = start_watch.observe(pod, Instant::now())
+            {
+                return Err(KubeError::PodStuck { reason, message });
             }
             if logs.is_none() && started(pod) {
                 let follow = end.is_none();
@@ -333,26 +329,6 @@ fn not_ended_in_time() -> Finished {
     );
     finished.timed_out_on_host = true;
     finished
-}
-
-/// A pod that will not start by itself (its image cannot be pulled, its configuration
-/// is refused) fails the run now rather than at the deadline.
-fn check_stuck(pod: &Pod) -> Result<(), KubeError> {
-    let waiting = outcome::container_state(pod).and_then(|state| state.waiting.as_ref());
-    match waiting {
-        Some(waiting)
-            if waiting
-                .reason
-                .as_deref()
-                .is_some_and(|reason| STUCK_REASONS.contains(&reason)) =>
-        {
-            Err(KubeError::PodStuck {
-                reason: waiting.reason.clone().unwrap_or_default(),
-                message: waiting.message.clone().unwrap_or_default(),
-            })
-        }
-        _ => Ok(()),
-    }
 }
 
 fn started(pod: &Pod) -> bool {

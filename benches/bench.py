@@ -23,6 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 RUNNER = ROOT / "target/release/jobwrap-runner"
 JOBWRAP = ROOT / "target/release/jobwrap"
 PYTHON = shutil.which("python3")
+# The baseline gets what the runner gives the job: a cleared environment (no inherited
+# PYTHONDONTWRITEBYTECODE or the like to tilt the comparison).
+CLEAN_ENV = {"PATH": os.environ["PATH"]}
 CLUSTER_KUBECONFIG = "/var/lib/jobwrap-cluster/admin.kubeconfig"
 CLUSTER_REGISTRY = "127.0.0.1:5000"
 HARDENING = [
@@ -62,9 +65,14 @@ def line(name, a, b, ratio, target):
 
 
 def runner_env(app, inputs, output, python):
+    """The runner as an image runs it: with its shim installed (compiled) beside it."""
+    shim = inputs.parent / "shim"
+    if not shim.exists():
+        subprocess.run([RUNNER, "--install-shim", shim], env={"PATH": os.environ["PATH"], "JOBWRAP_PYTHON": python}, check=True, capture_output=True)
     return {
         "PATH": os.environ["PATH"], "LOG_LEVEL": "ERROR", "JOBWRAP_APP_DIR": str(app),
         "JOBWRAP_INPUT_DIR": str(inputs), "JOBWRAP_OUTPUT_DIR": str(output), "JOBWRAP_PYTHON": python,
+        "JOBWRAP_SHIM_DIR": str(shim),
     }
 
 
@@ -87,7 +95,7 @@ def wrapper_overhead(work, python, runs):
     env = runner_env(app, inputs, output, python)
     a, b, ratio = side_by_side(
         lambda: run([RUNNER], env=env),
-        lambda: run(bare_python(python, app, inputs / "data/data.json", output)),
+        lambda: run(bare_python(python, app, inputs / "data/data.json", output), env=CLEAN_ENV),
         runs,
     )
     line("1. trivial job: runner vs bare python3", a, b, ratio, 1.05)
@@ -123,7 +131,7 @@ def large_input(work, python, runs, megabytes):
     env = runner_env(app, inputs, output, python)
     a, b, ratio = side_by_side(
         lambda: run([RUNNER], env=env),
-        lambda: run(bare_python(python, app, data, output)),
+        lambda: run(bare_python(python, app, data, output), env=CLEAN_ENV),
         runs,
     )
     size = data.stat().st_size / 1024 / 1024

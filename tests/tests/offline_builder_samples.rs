@@ -38,9 +38,25 @@ fn planqk_template_returns_its_statistics() {
 }
 
 #[test]
-fn kwargs_style_echoes_its_word() {
+fn kwargs_style_echoes_its_word_with_the_shim_compiled_at_build_time() {
     TestRunner::default().build(offline_build("kwargs-style"), |context| {
         let image = built_image(&context.pack_stdout);
+        // The image's Python finds the shim's bytecode and never compiles it at start.
+        let listing = std::process::Command::new("docker")
+            .args([
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "--entrypoint",
+                "launcher",
+                &image,
+            ])
+            .args(["sh", "-c", "ls \"$JOBWRAP_SHIM_DIR\"/__pycache__"])
+            .output()
+            .expect("docker runs");
+        let listing = String::from_utf8_lossy(&listing.stdout);
+        assert!(listing.contains("jobwrap_shim.cpython-"), "{listing}");
         let run = run_job(
             &image,
             Some(&json!({"word": "hi"})),
@@ -49,6 +65,7 @@ fn kwargs_style_echoes_its_word() {
         );
         assert_eq!(run.code, 0, "{}", run.stderr);
         assert_eq!(run.final_json()["echo"], json!("hi hi hi"));
+        assert!(!run.stderr.contains("built-in one"), "{}", run.stderr);
     });
 }
 

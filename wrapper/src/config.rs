@@ -14,6 +14,8 @@ pub(crate) struct Config {
     pub(crate) input_dir: PathBuf,
     pub(crate) output_dir: PathBuf,
     pub(crate) python: OsString,
+    /// Where the shim was installed with its bytecode (`JOBWRAP_SHIM_DIR`).
+    pub(crate) shim_dir: Option<PathBuf>,
     /// `BASE64_ENCODED`: `None` when unset (files raw, variables base64).
     pub base64_encoded: Option<bool>,
     pub(crate) max_input_bytes: u64,
@@ -170,6 +172,7 @@ pub(crate) fn load(lookup: impl Fn(&str) -> Option<OsString>) -> Result<Config, 
         output_dir: lookup("JOBWRAP_OUTPUT_DIR")
             .map_or_else(|| "/var/runtime/output".into(), PathBuf::from),
         python: lookup("JOBWRAP_PYTHON").unwrap_or_else(|| "python3".into()),
+        shim_dir: lookup("JOBWRAP_SHIM_DIR").map(PathBuf::from),
         base64_encoded,
         max_input_bytes: bytes("JOBWRAP_MAX_INPUT_BYTES", 256 * MIB)?,
         max_result_bytes: bytes("JOBWRAP_MAX_RESULT_BYTES", 64 * MIB)?,

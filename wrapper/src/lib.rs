@@ -18,6 +18,7 @@ pub mod outcome;
 mod output;
 mod process;
 mod sandbox;
+pub mod shim;
 
 use crate::channel::{Frame, Received};
 use crate::config::Config;
@@ -33,9 +34,6 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::Instant;
 
 pub use crate::outcome::{JobExit as ExitStatus, Status};
-
-/// The Python side, run as `python3 -c`.
-const SHIM: &str = include_str!("shim.py");
 
 /// The whole runner: reads its environment, runs the job, reports, and returns the
 /// contract's exit code.
@@ -253,10 +251,9 @@ fn job_command(
     let layers_dir =
         lookup("CNB_LAYERS_DIR").map_or_else(|| "/layers".into(), std::path::PathBuf::from);
     let mut command = Command::new(&config.python);
+    command.env_clear();
+    shim::Shim::locate(config.shim_dir.as_deref()).arguments(&mut command);
     command
-        .arg("-c")
-        .arg(SHIM)
-        .env_clear()
         .envs(environment::for_job(std::env::vars_os(), &layers_dir))
         .env("TMPDIR", private_temp.path())
         .env("TMP", private_temp.path())

@@ -1,4 +1,5 @@
-# jobwrap's Python shim: the runner starts it as `python3 -c <this file>`.
+# jobwrap's Python shim: the runner starts it as `python3 -c <this file>`, or imports
+# it as `jobwrap_shim` from the folder it was installed in with its bytecode.
 #
 # It parses the two inputs, imports the user's entry point, calls it, converts the
 # return value to JSON and sends exactly one frame to the runner on a private socket.
@@ -11,8 +12,10 @@
 import sys
 
 # `python3 -c` puts the working directory (the app) first on sys.path: a user's json.py
-# or inspect.py would then replace the modules the shim itself relies on.
-if sys.path and sys.path[0] in ("", "."):
+# or inspect.py would then replace the modules the shim itself relies on. Installed, the
+# shim's own folder is first instead: the job has no business importing from there.
+_OWN_FILE = globals().get("__file__", "<string>")
+if sys.path and sys.path[0] in ("", ".", _OWN_FILE.rpartition("/")[0]):
     del sys.path[0]
 
 import os  # noqa: E402
@@ -88,10 +91,10 @@ def _fail(kind, message, tb=None):
 
 
 def _traceback_text(error):
-    # The shim's own frames (source "<string>") say nothing about the user's code.
+    # The shim's own frames say nothing about the user's code.
     traceback = _stdlib("traceback")
     summary = traceback.TracebackException.from_exception(error)
-    summary.stack = traceback.StackSummary.from_list([f for f in summary.stack if f.filename != "<string>"])
+    summary.stack = traceback.StackSummary.from_list([f for f in summary.stack if f.filename != _OWN_FILE])
     return "".join(summary.format())
 
 

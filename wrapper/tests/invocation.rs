@@ -58,6 +58,7 @@ fn a_missing_dependency_is_an_invalid_project_with_the_traceback() {
         .as_str()
         .expect("traceback");
     assert!(traceback.contains("src/program.py"), "{traceback}");
+    assert!(!traceback.contains("jobwrap_shim"), "{traceback}");
 }
 
 #[test]
@@ -109,9 +110,46 @@ fn runs_in_the_app_directory_with_it_first_on_the_path_and_no_stdin() {
 
 #[test]
 fn modules_in_the_app_named_like_the_standard_library_do_not_break_the_runner() {
+    shadowed_standard_modules_are_ignored(Job::new("contract-positional"));
+}
+
+#[test]
+fn the_built_in_shim_runs_jobs_when_none_is_installed() {
+    shadowed_standard_modules_are_ignored(Job::new("contract-positional").inline_shim());
+    let finished = Job::new("contract-import-error").inline_shim().run();
+    finished.assert_consistent(3);
+    let traceback = finished.status()["error"]["traceback"]
+        .as_str()
+        .expect("traceback")
+        .to_owned();
+    assert!(traceback.contains("src/program.py"), "{traceback}");
+    assert!(!traceback.contains("<string>"), "{traceback}");
+}
+
+#[test]
+fn a_shim_of_another_runner_is_not_used() {
     let job = Job::new("contract-positional")
         .data(&json!(1))
         .params(&json!(2));
+    let foreign = job.scratch("foreign-shim");
+    fs_err::create_dir_all(&foreign).expect("mkdir");
+    fs_err::write(
+        foreign.join("jobwrap_shim.py"),
+        "raise SystemExit('the foreign shim ran')\n",
+    )
+    .expect("write");
+    let finished = job.env("JOBWRAP_SHIM_DIR", &foreign).run();
+    finished.assert_consistent(0);
+    assert_eq!(finished.final_json(), json!({"first": 1, "second": 2}));
+    assert!(
+        finished.stderr.contains("not this runner's"),
+        "{}",
+        finished.stderr
+    );
+}
+
+fn shadowed_standard_modules_are_ignored(job: Job) {
+    let job = job.data(&json!(1)).params(&json!(2));
     for name in [
         "json",
         "inspect",

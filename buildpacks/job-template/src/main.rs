@@ -22,8 +22,6 @@ use libcnb::generic::{GenericMetadata, GenericPlatform};
 use libcnb::{Buildpack, Env, Platform, buildpack_main};
 use serde::Serialize;
 
-// The runner binary is built as part of this crate; it is not used here directly.
-use jobwrap_wrapper as _;
 #[cfg(test)]
 use tempfile as _;
 

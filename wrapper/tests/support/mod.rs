@@ -22,6 +22,30 @@ pub fn python() -> &'static Path {
     })
 }
 
+/// The shim installed as in an image (`jobwrap-runner --install-shim`), once per Python
+/// and shim: installed aside, then renamed into place, so parallel tests never see half.
+pub fn installed_shim(python: &Path) -> PathBuf {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (python, jobwrap_wrapper::shim::SOURCE).hash(&mut hasher);
+    let target_tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let dir = target_tmp.join(format!("shim-{:016x}", hasher.finish()));
+    if dir.exists() {
+        return dir;
+    }
+    let aside = tempfile::tempdir_in(target_tmp).expect("temp dir");
+    let installed = Command::new(RUNNER)
+        .arg("--install-shim")
+        .arg(aside.path().join("shim"))
+        .env("JOBWRAP_PYTHON", python)
+        .output()
+        .expect("jobwrap-runner --install-shim runs");
+    assert!(installed.status.success(), "{installed:?}");
+    // Another test may have won the race: its copy is the same.
+    let _ = fs_err::rename(aside.path().join("shim"), &dir);
+    dir
+}
+
 /// A Python with numpy, in a virtual environment cached under the target folder.
 pub fn python_with_numpy() -> PathBuf {
     let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("contract-venv-numpy");
@@ -80,6 +104,7 @@ pub struct Job {
     python: PathBuf,
     pid_one: bool,
     memory_limit: Option<u64>,
+    inline_shim: bool,
 }
 
 impl Job {
@@ -93,6 +118,7 @@ impl Job {
             python: python().to_owned(),
             pid_one: false,
             memory_limit: None,
+            inline_shim: false,
         }
     }
 
@@ -144,6 +170,12 @@ impl Job {
         self
     }
 
+    /// Runs the shim from the runner's own copy (`-c`), as when none is installed.
+    pub fn inline_shim(mut self) -> Self {
+        self.inline_shim = true;
+        self
+    }
+
     /// Runs the runner in a new cgroup (v1 memory controller) limited to `bytes`.
     pub fn with_memory_limit(mut self, bytes: u64) -> Self {
         self.memory_limit = Some(bytes);
@@ -183,8 +215,12 @@ impl Job {
         } else {
             Command::new(RUNNER)
         };
+        command.env_clear();
+        // (A job testing a missing Python has no Python to install the shim with.)
+        if !self.inline_shim && self.python.exists() {
+            command.env("JOBWRAP_SHIM_DIR", installed_shim(&self.python));
+        }
         let mut child = command
-            .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("JOBWRAP_PYTHON", &self.python)
             .env("JOBWRAP_APP_DIR", self.app())

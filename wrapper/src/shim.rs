@@ -132,8 +132,9 @@ pub fn install(dir: &Path, python: &OsStr, path: Option<&OsStr>) -> Result<(), I
     fs_err::write(&module, SOURCE).map_err(|error| write(&module, error))?;
 
     let mut command = Command::new(python);
-    // -I: no user site, no PYTHON* variables, no working directory on sys.path.
-    command.env_clear().args(["-I", "-c", COMPILE]).arg(&module);
+    // -I: no PYTHON* variables, no working directory on sys.path; -S: no site-packages,
+    // whose `.pth` files (the project's dependencies) would run code here.
+    command.env_clear().args(["-I", "-S", "-c", COMPILE]).arg(&module);
     if let Some(path) = path {
         command.env("PATH", path);
     }

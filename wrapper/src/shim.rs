@@ -134,7 +134,10 @@ pub fn install(dir: &Path, python: &OsStr, path: Option<&OsStr>) -> Result<(), I
     let mut command = Command::new(python);
     // -I: no PYTHON* variables, no working directory on sys.path; -S: no site-packages,
     // whose `.pth` files (the project's dependencies) would run code here.
-    command.env_clear().args(["-I", "-S", "-c", COMPILE]).arg(&module);
+    command
+        .env_clear()
+        .args(["-I", "-S", "-c", COMPILE])
+        .arg(&module);
     if let Some(path) = path {
         command.env("PATH", path);
     }

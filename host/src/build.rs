@@ -80,18 +80,6 @@ pub(crate) fn image_tag(staged: &Path, builder_id: &str) -> Result<String, Build
     Ok(format!("{IMAGE_REPOSITORY}/{}", &digest[..16]))
 }
 
-/// The build cache of a project: one per project location and builder, so an edited
-/// project (a new image tag) still reuses its layers.
-pub(crate) fn cache_name(project: &Path, builder: &str) -> String {
-    let location = fs_err::canonicalize(project).unwrap_or_else(|_| project.to_owned());
-    let digest = Sha256::new()
-        .chain_update(location.as_os_str().as_encoded_bytes())
-        .chain_update([0])
-        .chain_update(builder.as_bytes())
-        .finalize();
-    format!("jobwrap-cache-{}", &format!("{digest:x}")[..16])
-}
-
 fn collect_files(root: &Path, dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), BuildError> {
     let entries = fs_err::read_dir(dir).map_err(|error| BuildError::Hash {
         path: dir.to_owned(),

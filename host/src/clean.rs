@@ -1,8 +1,11 @@
 //! `jobwrap clean`: removes what interrupted runs left, found by jobwrap's container
-//! label, image repository and temporary-folder prefix.
+//! label, image repository and temporary-folder prefix, and the build caches of projects
+//! that are gone. What a jobwrap process still running owns (its pid is in the run's id
+//! and in its folders' names) is left alone, so cleaning never breaks a run under way.
 
 use crate::build::BUILDER_ALIAS_REPOSITORY;
-use crate::teardown::{IMAGE_REPOSITORY, RUN_LABEL, TEMP_PREFIX};
+use crate::cache::{self, Sweep};
+use crate::teardown::{IMAGE_REPOSITORY, RUN_LABEL, TEMP_PREFIX, owner_alive};
 use bollard::Docker;
 use bollard::query_parameters::{
     ListContainersOptionsBuilder, ListImagesOptionsBuilder, RemoveContainerOptionsBuilder,
@@ -10,10 +13,30 @@ use bollard::query_parameters::{
 };
 use std::collections::HashMap;
 
-/// Returns how many containers, images and folders were removed.
+/// What one `jobwrap clean` removed.
+#[derive(Debug, Default)]
+pub(crate) struct Removed {
+    pub(crate) containers: usize,
+    pub(crate) images: usize,
+    pub(crate) folders: usize,
+    pub(crate) caches: usize,
+}
+
+impl std::fmt::Display for Removed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} containers, {} images, {} folders, {} build cache volumes",
+            self.containers, self.images, self.folders, self.caches
+        )
+    }
+}
+
 pub(crate) async fn clean(
     docker: &Docker,
-) -> Result<(usize, usize, usize), bollard::errors::Error> {
+    caches: Sweep,
+) -> Result<Removed, bollard::errors::Error> {
+    let mut removed = Removed::default();
     let containers = docker
         .list_containers(Some(
             ListContainersOptionsBuilder::new()
@@ -23,12 +46,20 @@ pub(crate) async fn clean(
         ))
         .await?;
     for container in &containers {
+        let run = container
+            .labels
+            .as_ref()
+            .and_then(|labels| labels.get(RUN_LABEL));
+        if run.is_some_and(|run| owner_alive(run)) {
+            continue;
+        }
         if let Some(id) = &container.id {
             let options = RemoveContainerOptionsBuilder::new()
                 .force(true)
                 .v(true)
                 .build();
             docker.remove_container(id, Some(options)).await?;
+            removed.containers += 1;
         }
     }
     // Builder aliases of interrupted builds: their containers, then the names.
@@ -43,6 +74,10 @@ pub(crate) async fn clean(
         ))
         .await?;
     for alias in aliases.iter().flat_map(|image| image.repo_tags.iter()) {
+        let build = alias.rsplit_once(':').map_or("", |(_, tag)| tag);
+        if owner_alive(build) {
+            continue;
+        }
         crate::build::remove_build_containers(docker, alias).await;
         let untag = RemoveImageOptionsBuilder::new().noprune(true).build();
         docker.remove_image(alias, Some(untag), None).await?;
@@ -56,25 +91,37 @@ pub(crate) async fn clean(
         ))
         .await?;
     for image in &images {
+        // An image a running job uses cannot go (not even forced): it stays.
         let options = RemoveImageOptionsBuilder::new().force(true).build();
-        docker.remove_image(&image.id, Some(options), None).await?;
+        if docker
+            .remove_image(&image.id, Some(options), None)
+            .await
+            .is_ok()
+        {
+            removed.images += 1;
+        }
     }
-    let mut folders = 0;
     for entry in std::fs::read_dir(std::env::temp_dir())
         .into_iter()
         .flatten()
         .flatten()
     {
-        let is_ours = entry
-            .file_name()
+        let name = entry.file_name();
+        let Some(rest) = name
             .to_str()
-            .is_some_and(|name| name.starts_with(TEMP_PREFIX));
-        if is_ours
+            .and_then(|name| name.strip_prefix(TEMP_PREFIX))
+        else {
+            continue;
+        };
+        // `<kind>-<pid>-<random>`; folders from before the pid was in the name have none.
+        let owner = rest.split_once('-').map_or("", |(_, owner)| owner);
+        if !owner_alive(owner)
             && entry.file_type().is_ok_and(|t| t.is_dir())
             && fs_err::remove_dir_all(entry.path()).is_ok()
         {
-            folders += 1;
+            removed.folders += 1;
         }
     }
-    Ok((containers.len(), images.len(), folders))
+    removed.caches = cache::remove(docker, caches).await?;
+    Ok(removed)
 }

@@ -32,8 +32,13 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: BuilderCommand,
     },
-    /// Remove whatever interrupted runs left behind: containers, images, staging folders.
-    Clean,
+    /// Remove what interrupted runs left behind (containers, images, staging folders) and
+    /// the build caches of projects that no longer exist; a run under way is left alone.
+    Clean {
+        /// Remove every project's build cache (the next builds start cold).
+        #[arg(long)]
+        caches: bool,
+    },
     /// The in-container runner itself (used by `run --local`).
     #[command(hide = true, name = "__runner")]
     Runner,

@@ -4,7 +4,7 @@
 use crate::collect::{self, CollectError};
 use crate::interrupt::Interrupt;
 use crate::settings::{self, Limits};
-use crate::teardown::{Cleanup, RUN_LABEL, TEMP_PREFIX};
+use crate::teardown::{Cleanup, RUN_LABEL};
 use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::models::ContainerCreateBody;
@@ -93,7 +93,7 @@ pub(crate) async fn run(
 ) -> Result<Finished, RunError> {
     check_image(docker, image).await?;
     let workspace = tempfile::Builder::new()
-        .prefix(&format!("{TEMP_PREFIX}run-"))
+        .prefix(&crate::teardown::temp_prefix("run"))
         .tempdir()
         .map_err(RunError::Workspace)?;
     let data = stage_input(workspace.path(), "data", inputs.data.as_deref())?;

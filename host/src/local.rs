@@ -25,7 +25,7 @@ pub(crate) async fn run(
     let python = virtual_environment(staged.path()).await?;
 
     let workspace = tempfile::Builder::new()
-        .prefix(&format!("{}run-", crate::teardown::TEMP_PREFIX))
+        .prefix(&crate::teardown::temp_prefix("run"))
         .tempdir()
         .map_err(|error| HostError::Init {
             path: std::env::temp_dir(),

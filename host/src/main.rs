@@ -9,6 +9,7 @@
 mod archive;
 mod build;
 mod builder;
+mod cache;
 mod clean;
 mod cli;
 mod collect;
@@ -24,6 +25,7 @@ mod stage;
 mod teardown;
 mod tool;
 
+use crate::cache::BuildCache;
 use crate::cli::{Backend, BackendArgs, BuildArgs, BuilderCommand, Cli, Command, JobArgs};
 use crate::container::{Finished, Inputs};
 use crate::errors::HostError;
@@ -81,14 +83,17 @@ async fn dispatch(command: Command) -> Result<u8, HostError> {
         Command::Builder {
             command: BuilderCommand::Create { offline, repo },
         } => builder::create(&repo, offline).await.map(|()| 0),
-        Command::Clean => {
+        Command::Clean { caches } => {
             let docker = connect().await?;
-            let (containers, images, folders) = clean::clean(&docker)
+            let sweep = if caches {
+                cache::Sweep::All
+            } else {
+                cache::Sweep::Orphaned
+            };
+            let removed = clean::clean(&docker, sweep)
                 .await
                 .map_err(HostError::DockerUnreachable)?;
-            eprintln!(
-                "jobwrap: removed {containers} containers, {images} images, {folders} folders"
-            );
+            eprintln!("jobwrap: removed {removed}");
             Ok(0)
         }
         Command::Build(args) => {
@@ -199,12 +204,16 @@ async fn build_project(
         build::vendor_dependencies(staged.path())
             .await
             .map_err(HostError::Build)?;
-        let cache = build::cache_name(&args.project, &builder);
+        let cache = BuildCache::of(&args.project, &builder);
+        cache
+            .prepare(docker)
+            .await
+            .map_err(|error| HostError::Build(build::BuildError::Docker(error)))?;
         let build = build::PackBuild {
             staged: staged.path(),
             tag: &tag,
             builder: &builder,
-            cache: &cache,
+            cache: &cache.name,
             network: args.build_network,
         };
         build::pack_build(docker, &build, interrupt)

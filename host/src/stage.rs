@@ -3,7 +3,6 @@
 //! folders, caches and `.jobwrapignore` matches never reach the build.
 
 use crate::archive::{self, ArchiveError};
-use crate::teardown::TEMP_PREFIX;
 use ignore::WalkBuilder;
 use job_template_buildpack::MARKERS;
 use std::path::{Path, PathBuf};
@@ -62,7 +61,7 @@ pub(crate) fn stage(project: &Path) -> Result<tempfile::TempDir, StageError> {
         error,
     })?;
     let staged = tempfile::Builder::new()
-        .prefix(&format!("{TEMP_PREFIX}stage-"))
+        .prefix(&crate::teardown::temp_prefix("stage"))
         .tempdir()
         .map_err(|error| StageError::Io {
             path: std::env::temp_dir(),

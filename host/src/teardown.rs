@@ -20,6 +20,22 @@ pub(crate) fn unique_id() -> String {
     format!("{}-{nanos}", std::process::id())
 }
 
+/// The prefix of this process's temporary folders of one `kind` (`stage`, `run`…): the
+/// pid in it tells `jobwrap clean` whose they are.
+pub(crate) fn temp_prefix(kind: &str) -> String {
+    format!("{TEMP_PREFIX}{kind}-{}-", std::process::id())
+}
+
+/// Whether the jobwrap process that made `id` (a [`unique_id`], or what follows the kind
+/// in a [`temp_prefix`]ed name) still runs: `jobwrap clean` must leave its things alone.
+pub(crate) fn owner_alive(id: &str) -> bool {
+    let Some(pid) = id.split('-').next().and_then(|pid| pid.parse::<u32>().ok()) else {
+        return false;
+    };
+    // A recycled pid belongs to another program.
+    std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|comm| comm.trim() == "jobwrap")
+}
+
 /// Docker resources of one run (temporary folders remove themselves when dropped).
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Cleanup {

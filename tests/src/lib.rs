@@ -294,6 +294,29 @@ pub fn leftovers() -> Leftovers {
     }
 }
 
+/// The stdout of `script` run by `sh` in `image`, with the image's launch environment
+/// (the CNB launcher sets it up), without network.
+///
+/// # Panics
+/// When Docker cannot be run.
+#[must_use]
+pub fn in_image(image: &str, script: &str) -> String {
+    let output = Command::new("docker")
+        .args([
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--entrypoint",
+            "launcher",
+            image,
+        ])
+        .args(["sh", "-c", script])
+        .output()
+        .expect("docker runs");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 /// True when Docker has this image.
 #[must_use]
 pub fn image_exists(image: &str) -> bool {

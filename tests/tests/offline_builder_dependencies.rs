@@ -2,7 +2,7 @@
 //! network off (the way the host CLI builds user projects), or from the package index.
 
 use jobwrap_integration_tests::{
-    built_image, copy_fixture, offline_build, pack_build_untrusted, remove_image, run_job,
+    built_image, copy_fixture, in_image, offline_build, pack_build_untrusted, remove_image, run_job,
 };
 use libcnb_test::TestRunner;
 use serde_json::json;
@@ -36,6 +36,8 @@ fn vendored_wheels_install_with_the_network_off_in_the_untrusted_flow() {
         output.contains("Installing requirements.txt offline from vendor/."),
         "{output}"
     );
+    // The environment holds the requirements and nothing else: no pip, no setuptools.
+    let installed = in_image(image, "ls \"$VIRTUAL_ENV\"/lib/python3*/site-packages");
     let run = run_job(
         image,
         Some(&json!({"matrix": [[2.0, 0.0], [0.0, 3.0]]})),
@@ -43,6 +45,13 @@ fn vendored_wheels_install_with_the_network_off_in_the_untrusted_flow() {
         &[],
     );
     remove_image(image);
+    let mut names: Vec<&str> = installed
+        .lines()
+        // (Leaving out `numpy-2.x.dist-info` and `numpy.libs`.)
+        .filter(|name| !name.contains('.'))
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["numpy"], "{installed}");
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(
         run.final_json(),

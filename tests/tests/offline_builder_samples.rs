@@ -1,7 +1,7 @@
 //! Each shared sample builds on `jobwrap/builder-offline` with the real pack and
 //! lifecycle, and its image gives the contract's result with real inputs mounted.
 
-use jobwrap_integration_tests::{built_image, offline_build, run_job};
+use jobwrap_integration_tests::{built_image, in_image, offline_build, run_job};
 use libcnb_test::TestRunner;
 use serde_json::json;
 
@@ -42,20 +42,7 @@ fn kwargs_style_echoes_its_word_with_the_shim_compiled_at_build_time() {
     TestRunner::default().build(offline_build("kwargs-style"), |context| {
         let image = built_image(&context.pack_stdout);
         // The image's Python finds the shim's bytecode and never compiles it at start.
-        let listing = std::process::Command::new("docker")
-            .args([
-                "run",
-                "--rm",
-                "--network",
-                "none",
-                "--entrypoint",
-                "launcher",
-                &image,
-            ])
-            .args(["sh", "-c", "ls \"$JOBWRAP_SHIM_DIR\"/__pycache__"])
-            .output()
-            .expect("docker runs");
-        let listing = String::from_utf8_lossy(&listing.stdout);
+        let listing = in_image(&image, "ls \"$JOBWRAP_SHIM_DIR\"/__pycache__");
         assert!(listing.contains("jobwrap_shim.cpython-"), "{listing}");
         let run = run_job(
             &image,

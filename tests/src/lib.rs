@@ -2,6 +2,8 @@
 //! real Docker engine. Nothing here fakes a result: when the toolchain is missing, the
 //! helpers fail the test with the command that brings it up.
 
+pub mod samples;
+
 use libcnb_test::{BuildConfig, BuildpackReference};
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;

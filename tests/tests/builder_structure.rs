@@ -11,7 +11,9 @@
 //! with the real pack and builds and runs each shared sample with it.
 
 use job_template_buildpack::plan;
-use jobwrap_integration_tests::{TARGET_TRIPLE, built_image, fixture, remove_image, run_job};
+use jobwrap_integration_tests::{
+    TARGET_TRIPLE, built_image, fixture, remove_image, run_job, samples,
+};
 use serde::Deserialize;
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -915,27 +917,21 @@ fn the_paketo_builder_builds_and_runs_a_project_of_each_kind() {
         .expect("pack runs");
     assert!(created.success(), "pack builder create failed");
 
-    let samples = [
+    // numpy comes from the package index, imported by the job at run time.
+    let shared = [
+        samples::planqk_template(),
+        samples::kwargs_style(),
+        samples::numpy_result(),
+    ]
+    .map(|sample| {
+        let params = sample.params.unwrap_or_else(|| json!({}));
         (
-            "planqk-template",
-            json!({"values": [100, 50, 200, 70, 0.69]}),
-            json!({"round_off": false}),
-            json!({"result": {"mean": 84.138, "spread": 199.31}, "metadata": {"count": 5}}),
-        ),
-        (
-            "kwargs-style",
-            json!({"word": "hi"}),
-            json!({"times": 3}),
-            json!({"echo": "hi hi hi", "keys": ["data", "params"]}),
-        ),
-        // numpy from the package index, imported by the job at run time.
-        (
-            "numpy-result",
-            json!({"matrix": [[2.0, 0.0], [0.0, 3.0]]}),
-            json!({}),
-            json!({"eigenvalues": [4.0, 9.0], "trace": 5.0, "shape": [2, 2]}),
-        ),
-    ];
+            sample.fixture,
+            sample.data.unwrap_or_default(),
+            params,
+            sample.result,
+        )
+    });
     // One project per other group: the job imports `six` from the package manager's
     // environment, which shows that environment is the one it runs in (for Conda: that
     // the environment's python3 comes before Paketo's CPython on PATH).
@@ -952,7 +948,7 @@ fn the_paketo_builder_builds_and_runs_a_project_of_each_kind() {
             json!({"total": 12}),
         ),
     ];
-    for (name, data, params, expected) in samples.into_iter().chain(groups) {
+    for (name, data, params, expected) in shared.into_iter().chain(groups) {
         let image = format!("jobwrap-test/paketo-{name}");
         let output = Command::new("pack")
             .args([

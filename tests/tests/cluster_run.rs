@@ -4,7 +4,7 @@
 
 use jobwrap_integration_tests::{
     CLUSTER_KUBECONFIG, CLUSTER_REGISTRY, cluster_leftovers, fixture, jobwrap_binary, kubectl,
-    require_cluster, require_offline_builder,
+    require_cluster, require_offline_builder, samples,
 };
 use serde_json::{Value, json};
 use std::path::Path;
@@ -73,19 +73,10 @@ fn run(project: &Path, args: &[&str], inputs: &[(&str, Value)]) -> Run {
 
 #[test]
 fn the_planqk_template_sample_returns_its_statistics() {
-    let run = run(
-        &fixture("planqk-template"),
-        &[],
-        &[
-            ("data", json!({"values": [100, 50, 200, 70, 0.69]})),
-            ("params", json!({"round_off": false})),
-        ],
-    );
+    let sample = samples::planqk_template();
+    let run = run(&fixture(sample.fixture), &[], &sample.inputs());
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(
-        run.result,
-        json!({"result": {"mean": 84.138, "spread": 199.31}, "metadata": {"count": 5}})
-    );
+    assert_eq!(run.result, sample.result);
     assert!(
         run.stderr.contains("processed 5 values"),
         "the pod's log is streamed to stderr:\n{}",
@@ -95,42 +86,32 @@ fn the_planqk_template_sample_returns_its_statistics() {
 
 #[test]
 fn the_kwargs_sample_runs_behind_a_default_deny_network_policy() {
+    let sample = samples::kwargs_style();
     let run = run(
-        &fixture("kwargs-style"),
+        &fixture(sample.fixture),
         &["--json", "--network-policy"],
-        &[
-            ("data", json!({"word": "hi"})),
-            ("params", json!({"times": 3})),
-        ],
+        &sample.inputs(),
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(run.result["result"]["echo"], json!("hi hi hi"));
+    assert_eq!(run.result["result"], sample.result);
     assert_eq!(run.result["status"]["status"], json!("SUCCEEDED"));
     assert_eq!(run.result["status"]["backend"], json!("kubernetes"));
 }
 
 #[test]
 fn the_numpy_sample_returns_numbers_computed_with_its_dependency() {
-    let run = run(
-        &fixture("numpy-result"),
-        &[],
-        &[("data", json!({"matrix": [[2.0, 0.0], [0.0, 3.0]]}))],
-    );
+    let sample = samples::numpy_result();
+    let run = run(&fixture(sample.fixture), &[], &sample.inputs());
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(
-        run.result,
-        json!({"eigenvalues": [4.0, 9.0], "trace": 5.0, "shape": [2, 2]})
-    );
+    assert_eq!(run.result, sample.result);
 }
 
 #[test]
 fn a_failing_project_exits_1_with_its_error() {
-    let run = run(&fixture("contract-raises"), &[], &[]);
+    let sample = samples::failing();
+    let run = run(&fixture(sample.fixture), &[], &sample.inputs());
     assert_eq!(run.code, 1, "{}", run.stderr);
-    assert_eq!(
-        run.result,
-        json!({"code": "exception", "detail": "ValueError: the answer is not 42"})
-    );
+    assert_eq!(run.result, sample.result);
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! `jobwrap run --local`: no Docker, the same runner with this machine's Python; the
 //! result and exit code match the container path's.
 
-use jobwrap_integration_tests::{fixture, jobwrap_binary};
+use jobwrap_integration_tests::{fixture, jobwrap_binary, samples};
 use serde_json::{Value, json};
 use std::process::Command;
 
@@ -38,14 +38,9 @@ fn the_sample_gives_the_same_result_as_in_a_container() {
 
 #[test]
 fn failures_and_timeouts_give_the_contract_s_exit_codes() {
-    let (code, result, _) = run_local("contract-raises", &[], None);
-    assert_eq!(
-        (code, result),
-        (
-            1,
-            json!({"code": "exception", "detail": "ValueError: the answer is not 42"})
-        )
-    );
+    let failing = samples::failing();
+    let (code, result, _) = run_local(failing.fixture, &[], None);
+    assert_eq!((code, result), (1, failing.result));
     let (code, result, _) = run_local(
         "contract-actions",
         &["--timeout", "1"],

@@ -3,7 +3,7 @@
 
 use jobwrap_integration_tests::{
     copy_fixture, fixture, image_exists, image_in_log, jobwrap_binary, leftovers,
-    require_offline_builder,
+    require_offline_builder, samples,
 };
 use serde_json::{Value, json};
 use std::path::Path;
@@ -54,20 +54,10 @@ fn jobwrap_run(project: &Path, args: &[&str], inputs: &[(&str, Value)]) -> Run {
 
 #[test]
 fn the_planqk_template_sample_returns_its_statistics() {
-    let sample = fixture("planqk-template");
-    let run = jobwrap_run(
-        &sample,
-        &[],
-        &[
-            ("data", json!({"values": [100, 50, 200, 70, 0.69]})),
-            ("params", json!({"round_off": false})),
-        ],
-    );
+    let sample = samples::planqk_template();
+    let run = jobwrap_run(&fixture(sample.fixture), &[], &sample.inputs());
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(
-        run.result,
-        json!({"result": {"mean": 84.138, "spread": 199.31}, "metadata": {"count": 5}})
-    );
+    assert_eq!(run.result, sample.result);
     assert!(
         run.stderr.contains("processed 5 values"),
         "the job's output is streamed to stderr"
@@ -76,27 +66,19 @@ fn the_planqk_template_sample_returns_its_statistics() {
 
 #[test]
 fn the_kwargs_sample_echoes_and_json_mode_gives_the_status() {
-    let run = jobwrap_run(
-        &fixture("kwargs-style"),
-        &["--json"],
-        &[
-            ("data", json!({"word": "hi"})),
-            ("params", json!({"times": 3})),
-        ],
-    );
+    let sample = samples::kwargs_style();
+    let run = jobwrap_run(&fixture(sample.fixture), &["--json"], &sample.inputs());
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(run.result["result"]["echo"], json!("hi hi hi"));
+    assert_eq!(run.result["result"], sample.result);
     assert_eq!(run.result["status"]["status"], json!("SUCCEEDED"));
 }
 
 #[test]
 fn a_failing_project_exits_1_with_its_error() {
-    let run = jobwrap_run(&fixture("contract-raises"), &[], &[]);
+    let sample = samples::failing();
+    let run = jobwrap_run(&fixture(sample.fixture), &[], &sample.inputs());
     assert_eq!(run.code, 1, "{}", run.stderr);
-    assert_eq!(
-        run.result,
-        json!({"code": "exception", "detail": "ValueError: the answer is not 42"})
-    );
+    assert_eq!(run.result, sample.result);
 }
 
 #[test]

@@ -2,7 +2,8 @@
 //! network off (the way the host CLI builds user projects), or from the package index.
 
 use jobwrap_integration_tests::{
-    built_image, copy_fixture, in_image, offline_build, pack_build_untrusted, remove_image, run_job,
+    built_image, copy_fixture, in_image, offline_build, pack_build_untrusted, remove_image,
+    run_job, samples,
 };
 use libcnb_test::TestRunner;
 use serde_json::json;
@@ -38,12 +39,8 @@ fn vendored_wheels_install_with_the_network_off_in_the_untrusted_flow() {
     );
     // The environment holds the requirements and nothing else: no pip, no setuptools.
     let installed = in_image(image, "ls \"$VIRTUAL_ENV\"/lib/python3*/site-packages");
-    let run = run_job(
-        image,
-        Some(&json!({"matrix": [[2.0, 0.0], [0.0, 3.0]]})),
-        None,
-        &[],
-    );
+    let sample = samples::numpy_result();
+    let run = run_job(image, sample.data.as_ref(), sample.params.as_ref(), &[]);
     remove_image(image);
     let mut names: Vec<&str> = installed
         .lines()
@@ -53,10 +50,7 @@ fn vendored_wheels_install_with_the_network_off_in_the_untrusted_flow() {
     names.sort_unstable();
     assert_eq!(names, ["numpy"], "{installed}");
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(
-        run.final_json(),
-        json!({"eigenvalues": [4.0, 9.0], "trace": 5.0, "shape": [2, 2]})
-    );
+    assert_eq!(run.final_json(), sample.result);
 }
 
 #[test]

@@ -1,30 +1,24 @@
 //! Each shared sample builds on `jobwrap/builder-offline` with the real pack and
 //! lifecycle, and its image gives the contract's result with real inputs mounted.
 
-use jobwrap_integration_tests::{built_image, in_image, offline_build, run_job};
+use jobwrap_integration_tests::{built_image, in_image, offline_build, run_job, samples};
 use libcnb_test::TestRunner;
 use serde_json::json;
 
 #[test]
 fn planqk_template_returns_its_statistics() {
-    TestRunner::default().build(offline_build("planqk-template"), |context| {
+    let sample = samples::planqk_template();
+    TestRunner::default().build(offline_build(sample.fixture), |context| {
         assert!(
             context
                 .pack_stdout
                 .contains("Installing jobwrap's runner into the launch layer.")
         );
         let image = built_image(&context.pack_stdout);
-        let run = run_job(
-            &image,
-            Some(&json!({"values": [100, 50, 200, 70, 0.69]})),
-            Some(&json!({"round_off": false})),
-            &[],
-        );
+        let run = run_job(&image, sample.data.as_ref(), sample.params.as_ref(), &[]);
         assert_eq!(run.code, 0, "{}", run.stderr);
-        let expected =
-            json!({"result": {"mean": 84.138, "spread": 199.31}, "metadata": {"count": 5}});
-        assert_eq!(run.final_json(), expected);
-        assert_eq!(run.output, Some(expected));
+        assert_eq!(run.final_json(), sample.result);
+        assert_eq!(run.output, Some(sample.result.clone()));
         assert_eq!(
             run.status.as_ref().map(|s| s["status"].clone()),
             Some(json!("SUCCEEDED"))
@@ -39,19 +33,15 @@ fn planqk_template_returns_its_statistics() {
 
 #[test]
 fn kwargs_style_echoes_its_word_with_the_shim_compiled_at_build_time() {
-    TestRunner::default().build(offline_build("kwargs-style"), |context| {
+    let sample = samples::kwargs_style();
+    TestRunner::default().build(offline_build(sample.fixture), |context| {
         let image = built_image(&context.pack_stdout);
         // The image's Python finds the shim's bytecode and never compiles it at start.
         let listing = in_image(&image, "ls \"$JOBWRAP_SHIM_DIR\"/__pycache__");
         assert!(listing.contains("jobwrap_shim.cpython-"), "{listing}");
-        let run = run_job(
-            &image,
-            Some(&json!({"word": "hi"})),
-            Some(&json!({"times": 3})),
-            &[],
-        );
+        let run = run_job(&image, sample.data.as_ref(), sample.params.as_ref(), &[]);
         assert_eq!(run.code, 0, "{}", run.stderr);
-        assert_eq!(run.final_json()["echo"], json!("hi hi hi"));
+        assert_eq!(run.final_json(), sample.result);
         assert!(!run.stderr.contains("built-in one"), "{}", run.stderr);
     });
 }

@@ -124,7 +124,8 @@ fn start_and_supervise(
     }
 
     let private_temp = tempfile::Builder::new()
-        .prefix("jobwrap-job-")
+        // The pid tells the host's `jobwrap clean` that a `run --local` still uses it.
+        .prefix(&format!("jobwrap-job-{}-", std::process::id()))
         .tempdir()
         .map_err(RunnerError::PrivateTemp)?;
     let prepared =

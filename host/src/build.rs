@@ -55,6 +55,7 @@ pub(crate) enum BuildError {
     Vendor {
         status: String,
     },
+    Requirements(crate::requirements::Refused),
     Pack {
         status: String,
     },
@@ -110,13 +111,14 @@ fn passed_env() -> impl Iterator<Item = (&'static str, std::ffi::OsString)> {
 /// project or its dependencies runs on the host). Skipped when there is nothing to get.
 pub(crate) async fn vendor_dependencies(staged: &Path) -> Result<(), BuildError> {
     let requirements = staged.join("requirements.txt");
-    let has_requirements = fs_err::read_to_string(&requirements).is_ok_and(|text| {
-        text.lines()
-            .any(|line| !line.trim().is_empty() && !line.trim_start().starts_with('#'))
-    });
+    let text = fs_err::read_to_string(&requirements).unwrap_or_default();
+    let has_requirements = text
+        .lines()
+        .any(|line| !line.trim().is_empty() && !line.trim_start().starts_with('#'));
     if !has_requirements || staged.join("vendor").exists() {
         return Ok(());
     }
+    crate::requirements::check(&text).map_err(BuildError::Requirements)?;
     eprintln!("jobwrap: downloading the requirements' wheels into vendor/ (no code runs)");
     let status = tokio::process::Command::new("python3")
         .env_clear()

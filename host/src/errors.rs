@@ -49,7 +49,9 @@ impl HostError {
             | HostError::Kubernetes(KubeError::Input { .. } | KubeError::InputsTooLarge(_)) => 2,
             HostError::Stage(_)
             | HostError::Settings(_)
-            | HostError::Build(BuildError::Pack { .. } | BuildError::Vendor { .. }) => 3,
+            | HostError::Build(
+                BuildError::Pack { .. } | BuildError::Vendor { .. } | BuildError::Requirements(_),
+            ) => 3,
             HostError::Build(BuildError::Interrupted(signal))
             | HostError::Run(RunError::Interrupted(signal))
             | HostError::Kubernetes(KubeError::Interrupted(signal)) => {
@@ -102,6 +104,14 @@ impl std::fmt::Display for HostError {
                     "downloading the requirements' wheels failed ({status}); pip's output above names \
                      the requirement. jobwrap installs wheels only (no source builds run on the host): \
                      pin versions that publish wheels, or build with `--build-network host`."
+                ),
+                BuildError::Requirements(refused) => write!(
+                    f,
+                    "requirements.txt line {}: `{}` is refused: {}. jobwrap fetches requirements on \
+                     this machine from the configured package index only; list them by name \
+                     (`name[extras] <versions> ; <markers>`, `--hash` allowed), or put the wheels you \
+                     need into vendor/ (the build installs from there, offline).",
+                    refused.line, refused.text, refused.reason
                 ),
                 BuildError::Pack { status } => write!(
                     f,

@@ -20,6 +20,7 @@ mod interrupt;
 mod kubernetes;
 mod local;
 mod publish;
+mod requirements;
 mod settings;
 mod stage;
 mod teardown;

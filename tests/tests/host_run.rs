@@ -141,3 +141,21 @@ fn a_folder_that_is_no_job_project_is_refused_before_any_build() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_requirements_file_that_reads_the_hosts_files_is_refused_without_showing_them() {
+    let run_output = Command::new(jobwrap_binary())
+        .arg("run")
+        .arg(fixture("hostile-requirements"))
+        .output()
+        .expect("jobwrap runs");
+    let stderr = String::from_utf8_lossy(&run_output.stderr);
+    assert_eq!(run_output.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("requirements.txt line 3: `-r /etc/passwd` is refused"),
+        "{stderr}"
+    );
+    let host_file = fs_err::read_to_string("/etc/passwd").expect("/etc/passwd");
+    let first_entry = host_file.lines().next().expect("an entry");
+    assert!(!stderr.contains(first_entry), "{stderr}");
+}

@@ -100,8 +100,8 @@ async fn dispatch(command: Command) -> Result<u8, HostError> {
         Command::Build(args) => {
             let docker = connect().await?;
             let interrupt = Interrupt::listen().map_err(HostError::Signals)?;
-            let (image, _) = build_project(&docker, &args, &interrupt).await?;
-            println!("{image}");
+            let project = build_project(&docker, &args, &interrupt).await?;
+            println!("{}", project.image);
             Ok(0)
         }
         Command::Exec(args) if args.backend.backend == Backend::Kubernetes => {
@@ -134,42 +134,51 @@ async fn dispatch(command: Command) -> Result<u8, HostError> {
             let finished = local::run(&args.build.project, &args.job, &interrupt).await?;
             Ok(report(&finished, args.job.json))
         }
-        Command::Run(args) => {
-            let registry = match args.backend.backend {
-                Backend::Docker => None,
-                Backend::Kubernetes => Some(
-                    args.backend
-                        .registry
-                        .as_deref()
-                        .ok_or(HostError::RegistryMissing)?,
-                ),
-            };
-            let docker = connect().await?;
-            let interrupt = Interrupt::listen().map_err(HostError::Signals)?;
-            let cleanup = Cleanup::default();
-            let outcome = async {
-                let (image, settings) = build_project(&docker, &args.build, &interrupt).await?;
-                cleanup.image(&image);
-                if args.keep_image {
-                    cleanup.keep_image(&image);
-                }
-                let limits = limits(&args.job, Some(&settings));
-                let Some(registry) = registry else {
-                    return run_image(&docker, &image, &args.job, &limits, &cleanup, &interrupt)
-                        .await;
-                };
-                let (reference, pushed) = publish::publish(&docker, &image, registry)
-                    .await
-                    .map_err(HostError::Publish)?;
-                // The registry keeps the image; the local tag of it goes with the run.
-                cleanup.image(&pushed);
-                run_on_cluster(&reference, &args.job, &limits, &args.backend, &interrupt).await
-            }
-            .await;
-            cleanup.run(&docker).await;
-            Ok(report(&outcome?, args.job.json))
-        }
+        Command::Run(args) => run_project(&args).await,
     }
+}
+
+/// `jobwrap run`: build → run on Docker, or push and run on the cluster → tear down.
+async fn run_project(args: &cli::RunArgs) -> Result<u8, HostError> {
+    let registry = match args.backend.backend {
+        Backend::Docker => None,
+        Backend::Kubernetes => Some(
+            args.backend
+                .registry
+                .as_deref()
+                .ok_or(HostError::RegistryMissing)?,
+        ),
+    };
+    let docker = connect().await?;
+    let interrupt = Interrupt::listen().map_err(HostError::Signals)?;
+    let cleanup = Cleanup::default();
+    let outcome = async {
+        let ProjectImage {
+            image,
+            settings,
+            built_now,
+        } = build_project(&docker, &args.build, &interrupt).await?;
+        // An image made before this run (`jobwrap build`) is not the run's to remove.
+        if built_now {
+            cleanup.image(&image);
+        }
+        if args.keep_image {
+            cleanup.keep_image(&image);
+        }
+        let limits = limits(&args.job, Some(&settings));
+        let Some(registry) = registry else {
+            return run_image(&docker, &image, &args.job, &limits, &cleanup, &interrupt).await;
+        };
+        let (reference, pushed) = publish::publish(&docker, &image, registry)
+            .await
+            .map_err(HostError::Publish)?;
+        // The registry keeps the image; the local tag of it goes with the run.
+        cleanup.image(&pushed);
+        run_on_cluster(&reference, &args.job, &limits, &args.backend, &interrupt).await
+    }
+    .await;
+    cleanup.run(&docker).await;
+    Ok(report(&outcome?, args.job.json))
 }
 
 async fn connect() -> Result<Docker, HostError> {
@@ -179,13 +188,21 @@ async fn connect() -> Result<Docker, HostError> {
     Ok(docker)
 }
 
+/// A project's job image.
+struct ProjectImage {
+    image: String,
+    settings: job_template_buildpack::config::Settings,
+    /// False when the same content had been built on the same builder before.
+    built_now: bool,
+}
+
 /// Stage → choose the builder → fetch wheels → `pack build` (skipped when the same
 /// content was built on the same builder before). The staging folder is gone afterwards.
 async fn build_project(
     docker: &Docker,
     args: &BuildArgs,
     interrupt: &Interrupt,
-) -> Result<(String, job_template_buildpack::config::Settings), HostError> {
+) -> Result<ProjectImage, HostError> {
     let staged = stage::stage(&args.project).map_err(HostError::Stage)?;
     let settings =
         job_template_buildpack::config::read(staged.path(), None).map_err(HostError::Settings)?;
@@ -194,7 +211,8 @@ async fn build_project(
         Some(tag) => tag.clone(),
         None => build::image_tag(staged.path(), &builder_id).map_err(HostError::Build)?,
     };
-    if args.tag.is_none() && image_id(docker, &tag).await.is_some() {
+    let up_to_date = args.tag.is_none() && image_id(docker, &tag).await.is_some();
+    if up_to_date {
         eprintln!("jobwrap: {tag} is up to date (same project, same builder); skipping the build");
     } else {
         eprintln!(
@@ -221,7 +239,11 @@ async fn build_project(
             .await
             .map_err(HostError::Build)?;
     }
-    Ok((tag, settings))
+    Ok(ProjectImage {
+        image: tag,
+        settings,
+        built_now: !up_to_date,
+    })
 }
 
 /// The builder asked for, else `jobwrap/builder`, else `jobwrap/builder-offline`; with

@@ -41,7 +41,10 @@ fn jobwrap_run(project: &Path, args: &[&str], inputs: &[(&str, Value)]) -> Run {
         before,
         "the run left something behind\n{stderr}"
     );
-    if let Some(image) = image_in_log(&stderr) {
+    // An image the run built goes with it; one made before (`jobwrap build`) stays.
+    if let Some(image) = image_in_log(&stderr)
+        && !stderr.contains("is up to date")
+    {
         assert!(!image_exists(&image), "{image} was not removed");
     }
     Run {
@@ -158,4 +161,35 @@ fn a_requirements_file_that_reads_the_hosts_files_is_refused_without_showing_the
     let host_file = fs_err::read_to_string("/etc/passwd").expect("/etc/passwd");
     let first_entry = host_file.lines().next().expect("an entry");
     assert!(!stderr.contains(first_entry), "{stderr}");
+}
+
+#[test]
+fn a_run_reuses_an_image_made_by_build_and_leaves_it_in_place() {
+    require_offline_builder();
+    let project = copy_fixture("kwargs-style");
+    fs_err::write(
+        project.path().join("nonce.txt"),
+        format!("{:?}", std::time::Instant::now()),
+    )
+    .expect("nonce");
+    let built = Command::new(jobwrap_binary())
+        .arg("build")
+        .arg(project.path())
+        .output()
+        .expect("jobwrap runs");
+    assert!(built.status.success(), "{built:?}");
+    let image = String::from_utf8_lossy(&built.stdout).trim().to_owned();
+    let sample = samples::kwargs_style();
+    let run = jobwrap_run(project.path(), &[], &sample.inputs());
+    let still_there = image_exists(&image);
+    let _ = Command::new("docker")
+        .args(["image", "rm", &image])
+        .output();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.result, sample.result);
+    assert!(run.stderr.contains("is up to date"), "{}", run.stderr);
+    assert!(
+        still_there,
+        "the run removed {image}, which `jobwrap build` made"
+    );
 }

@@ -5,7 +5,6 @@
 
 use crate::cli::BuildNetwork;
 use crate::interrupt::Interrupt;
-use crate::teardown::IMAGE_REPOSITORY;
 use bollard::Docker;
 use bollard::query_parameters::{
     ListContainersOptionsBuilder, RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
@@ -62,8 +61,9 @@ pub(crate) enum BuildError {
     Interrupted(i32),
 }
 
-/// `jobwrap-job/<hash>`: the same staged content on the same builder gives the same tag.
-pub(crate) fn image_tag(staged: &Path, builder_id: &str) -> Result<String, BuildError> {
+/// The tag's part after the repository: the same staged content on the same builder
+/// gives the same hash.
+pub(crate) fn content_hash(staged: &Path, builder_id: &str) -> Result<String, BuildError> {
     let mut hasher = Sha256::new();
     hasher.update(builder_id.as_bytes());
     let mut files = Vec::new();
@@ -78,7 +78,7 @@ pub(crate) fn image_tag(staged: &Path, builder_id: &str) -> Result<String, Build
         hasher.update(&contents);
     }
     let digest = format!("{:x}", hasher.finalize());
-    Ok(format!("{IMAGE_REPOSITORY}/{}", &digest[..16]))
+    Ok(digest[..16].to_owned())
 }
 
 fn collect_files(root: &Path, dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), BuildError> {
@@ -317,26 +317,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_tag_follows_the_content_and_the_builder() {
+    fn the_hash_follows_the_content_and_the_builder() {
         let dir = tempfile::tempdir().expect("temp dir");
         fs_err::create_dir_all(dir.path().join("src")).expect("src");
         fs_err::write(dir.path().join("src/program.py"), "a").expect("write");
-        let first = image_tag(dir.path(), "sha256:1").expect("tag");
-        assert!(first.starts_with("jobwrap-job/"));
+        let first = content_hash(dir.path(), "sha256:1").expect("tag");
+        assert_eq!(first.len(), 16);
         assert_eq!(
             first,
-            image_tag(dir.path(), "sha256:1").expect("tag"),
+            content_hash(dir.path(), "sha256:1").expect("tag"),
             "stable"
         );
         assert_ne!(
             first,
-            image_tag(dir.path(), "sha256:2").expect("tag"),
+            content_hash(dir.path(), "sha256:2").expect("tag"),
             "builder counts"
         );
         fs_err::write(dir.path().join("src/program.py"), "b").expect("write");
         assert_ne!(
             first,
-            image_tag(dir.path(), "sha256:1").expect("tag"),
+            content_hash(dir.path(), "sha256:1").expect("tag"),
             "content counts"
         );
     }

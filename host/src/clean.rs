@@ -1,11 +1,11 @@
 //! `jobwrap clean`: removes what interrupted runs left, found by jobwrap's container
-//! label, image repository and temporary-folder prefix, and the build caches of projects
+//! label, the runs' image repository and the temporary-folder prefix, and the build caches of projects
 //! that are gone. What a jobwrap process still running owns (its pid is in the run's id
 //! and in its folders' names) is left alone, so cleaning never breaks a run under way.
 
 use crate::build::BUILDER_ALIAS_REPOSITORY;
 use crate::cache::{self, Sweep};
-use crate::teardown::{IMAGE_REPOSITORY, RUN_LABEL, TEMP_PREFIX, owner_alive};
+use crate::teardown::{RUN_IMAGE_REPOSITORY, RUN_LABEL, TEMP_PREFIX, owner_alive};
 use bollard::Docker;
 use bollard::query_parameters::{
     ListContainersOptionsBuilder, ListImagesOptionsBuilder, RemoveContainerOptionsBuilder,
@@ -82,7 +82,8 @@ pub(crate) async fn clean(
         let untag = RemoveImageOptionsBuilder::new().noprune(true).build();
         docker.remove_image(alias, Some(untag), None).await?;
     }
-    let reference = format!("{IMAGE_REPOSITORY}/*");
+    // A run's own images only: `jobwrap build`'s are the user's.
+    let reference = format!("{RUN_IMAGE_REPOSITORY}/*");
     let images = docker
         .list_images(Some(
             ListImagesOptionsBuilder::new()

@@ -68,7 +68,8 @@ pub(crate) struct BuildArgs {
     /// host's loopback to the project's build code, e.g. its setup.py).
     #[arg(long, value_enum, default_value_t = BuildNetwork::None)]
     pub(crate) build_network: BuildNetwork,
-    /// The image name (default: `jobwrap-job/<hash of the project and the builder>`).
+    /// The image name (default: `jobwrap-job/<hash of the project and the builder>`, or
+    /// `jobwrap-run/<hash>` for a run's own image).
     #[arg(long)]
     pub(crate) tag: Option<String>,
 }

@@ -32,7 +32,7 @@ use crate::container::{Finished, Inputs};
 use crate::errors::HostError;
 use crate::interrupt::Interrupt;
 use crate::settings::Limits;
-use crate::teardown::Cleanup;
+use crate::teardown::{Cleanup, IMAGE_REPOSITORY, RUN_IMAGE_REPOSITORY};
 use bollard::{ClientVersion, Docker};
 use clap::Parser;
 use std::io::Write;
@@ -100,7 +100,7 @@ async fn dispatch(command: Command) -> Result<u8, HostError> {
         Command::Build(args) => {
             let docker = connect().await?;
             let interrupt = Interrupt::listen().map_err(HostError::Signals)?;
-            let project = build_project(&docker, &args, &interrupt).await?;
+            let project = build_project(&docker, &args, false, &interrupt).await?;
             println!("{}", project.image);
             Ok(0)
         }
@@ -157,7 +157,7 @@ async fn run_project(args: &cli::RunArgs) -> Result<u8, HostError> {
             image,
             settings,
             built_now,
-        } = build_project(&docker, &args.build, &interrupt).await?;
+        } = build_project(&docker, &args.build, !args.keep_image, &interrupt).await?;
         // An image made before this run (`jobwrap build`) is not the run's to remove.
         if built_now {
             cleanup.image(&image);
@@ -197,52 +197,77 @@ struct ProjectImage {
 }
 
 /// Stage → choose the builder → fetch wheels → `pack build` (skipped when the same
-/// content was built on the same builder before). The staging folder is gone afterwards.
+/// content was built on the same builder before). A `throwaway` image (a run's own) goes
+/// into its own repository, so `jobwrap clean` never mistakes the user's images for
+/// leftovers. The staging folder is gone afterwards.
 async fn build_project(
     docker: &Docker,
     args: &BuildArgs,
+    throwaway: bool,
     interrupt: &Interrupt,
 ) -> Result<ProjectImage, HostError> {
     let staged = stage::stage(&args.project).map_err(HostError::Stage)?;
     let settings =
         job_template_buildpack::config::read(staged.path(), None).map_err(HostError::Settings)?;
     let (builder, builder_id) = choose_builder(docker, args.builder.as_deref()).await?;
-    let tag = match &args.tag {
-        Some(tag) => tag.clone(),
-        None => build::image_tag(staged.path(), &builder_id).map_err(HostError::Build)?,
-    };
-    let up_to_date = args.tag.is_none() && image_id(docker, &tag).await.is_some();
-    if up_to_date {
-        eprintln!("jobwrap: {tag} is up to date (same project, same builder); skipping the build");
+    let (tag, existing) = if let Some(tag) = &args.tag {
+        (tag.clone(), None)
     } else {
-        eprintln!(
-            "jobwrap: building {tag} with {builder} (build network: {})",
-            args.build_network.as_str()
-        );
-        // Wheels are fetched only when a build happens; the tag is of the project as given.
-        build::vendor_dependencies(staged.path())
-            .await
-            .map_err(HostError::Build)?;
-        let cache = BuildCache::of(&args.project, &builder);
-        cache
-            .prepare(docker)
-            .await
-            .map_err(|error| HostError::Build(build::BuildError::Docker(error)))?;
-        let build = build::PackBuild {
-            staged: staged.path(),
-            tag: &tag,
-            builder: &builder,
-            cache: &cache.name,
-            network: args.build_network,
+        let hash = build::content_hash(staged.path(), &builder_id).map_err(HostError::Build)?;
+        let kept = format!("{IMAGE_REPOSITORY}/{hash}");
+        let own = format!("{RUN_IMAGE_REPOSITORY}/{hash}");
+        // A kept image of the same content serves a run too; a run's own never serves
+        // `build` (it goes with its run, or with `jobwrap clean`).
+        let candidates = if throwaway {
+            vec![kept.clone(), own.clone()]
+        } else {
+            vec![kept.clone()]
         };
-        build::pack_build(docker, &build, interrupt)
-            .await
-            .map_err(HostError::Build)?;
+        let mut existing = None;
+        for candidate in candidates {
+            if existing.is_none() && image_id(docker, &candidate).await.is_some() {
+                existing = Some(candidate);
+            }
+        }
+        (if throwaway { own } else { kept }, existing)
+    };
+    if let Some(image) = existing {
+        eprintln!(
+            "jobwrap: {image} is up to date (same project, same builder); skipping the build"
+        );
+        return Ok(ProjectImage {
+            image,
+            settings,
+            built_now: false,
+        });
     }
+    eprintln!(
+        "jobwrap: building {tag} with {builder} (build network: {})",
+        args.build_network.as_str()
+    );
+    // Wheels are fetched only when a build happens; the tag is of the project as given.
+    build::vendor_dependencies(staged.path())
+        .await
+        .map_err(HostError::Build)?;
+    let cache = BuildCache::of(&args.project, &builder);
+    cache
+        .prepare(docker)
+        .await
+        .map_err(|error| HostError::Build(build::BuildError::Docker(error)))?;
+    let build = build::PackBuild {
+        staged: staged.path(),
+        tag: &tag,
+        builder: &builder,
+        cache: &cache.name,
+        network: args.build_network,
+    };
+    build::pack_build(docker, &build, interrupt)
+        .await
+        .map_err(HostError::Build)?;
     Ok(ProjectImage {
         image: tag,
         settings,
-        built_now: !up_to_date,
+        built_now: true,
     })
 }
 

@@ -8,8 +8,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 pub(crate) const TEMP_PREFIX: &str = "jobwrap-";
 /// The label on every job container: its value is the run's id.
 pub(crate) const RUN_LABEL: &str = "io.jobwrap.run";
-/// The repository of images jobwrap builds.
+/// The repository of the images `jobwrap build` (or `run --keep-image`) makes: the user's.
 pub(crate) const IMAGE_REPOSITORY: &str = "jobwrap-job";
+/// The repository of a run's own images, removed with the run (or by `jobwrap clean`).
+pub(crate) const RUN_IMAGE_REPOSITORY: &str = "jobwrap-run";
 
 /// An id no other run on this machine has at the same time: this process and the clock.
 /// It names a run's container, its builder alias and its scratch folders.

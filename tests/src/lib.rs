@@ -333,7 +333,7 @@ pub fn image_exists(image: &str) -> bool {
 pub fn image_in_log(stderr: &str) -> Option<String> {
     stderr
         .split_whitespace()
-        .find(|word| word.starts_with("jobwrap-job/"))
+        .find(|word| word.starts_with("jobwrap-job/") || word.starts_with("jobwrap-run/"))
         .map(|word| {
             word.trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '/' && c != '-')
                 .to_owned()

@@ -1,7 +1,10 @@
-//! `jobwrap clean` against the real Docker engine: it leaves a run under way alone, and
-//! removes the build caches of projects that are gone (all of them with `--caches`).
+//! `jobwrap clean` against the real Docker engine: it leaves a run under way and the
+//! images `jobwrap build` made alone, and removes the build caches of projects that are
+//! gone (all of them with `--caches`).
 
-use jobwrap_integration_tests::{copy_fixture, jobwrap_binary, require_offline_builder};
+use jobwrap_integration_tests::{
+    copy_fixture, image_exists, jobwrap_binary, require_offline_builder,
+};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -43,6 +46,7 @@ fn clean_spares_a_run_under_way_and_removes_the_caches_of_projects_that_are_gone
     let path = gone.path().to_str().expect("utf-8 path").to_owned();
     let built = jobwrap(&["build", &path]);
     assert!(built.status.success(), "{built:?}");
+    let kept_image = String::from_utf8_lossy(&built.stdout).trim().to_owned();
     assert_eq!(
         caches_of(gone.path()).len(),
         2,
@@ -90,6 +94,14 @@ fn clean_spares_a_run_under_way_and_removes_the_caches_of_projects_that_are_gone
         "{log}"
     );
 
+    let kept = image_exists(&kept_image);
+    let _ = Command::new("docker")
+        .args(["image", "rm", &kept_image])
+        .output();
+    assert!(
+        kept,
+        "clean removed {kept_image}, which `jobwrap build` made"
+    );
     assert_eq!(caches_of(&gone_location), Vec::<String>::new());
     assert_eq!(
         caches_of(busy.path()).len(),

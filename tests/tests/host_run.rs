@@ -19,11 +19,15 @@ struct Run {
     stderr: String,
 }
 
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn jobwrap_run(project: &Path, args: &[&str], inputs: &[(&str, Value)]) -> Run {
     require_offline_builder();
-    let _serial = SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _serial = serial();
     let before = leftovers();
     let files = tempfile::tempdir().expect("temp dir");
     let mut command = Command::new(jobwrap_binary());
@@ -130,6 +134,8 @@ fn a_zip_upload_runs_like_its_folder() {
 
 #[test]
 fn a_folder_that_is_no_job_project_is_refused_before_any_build() {
+    // (Its staging folder would show in another run's leftovers.)
+    let _serial = serial();
     let run_output = Command::new(jobwrap_binary())
         .arg("run")
         .arg(fixture("not-a-job"))
@@ -147,6 +153,7 @@ fn a_folder_that_is_no_job_project_is_refused_before_any_build() {
 
 #[test]
 fn a_requirements_file_that_reads_the_hosts_files_is_refused_without_showing_them() {
+    let _serial = serial();
     let run_output = Command::new(jobwrap_binary())
         .arg("run")
         .arg(fixture("hostile-requirements"))
@@ -172,11 +179,13 @@ fn a_run_reuses_an_image_made_by_build_and_leaves_it_in_place() {
         format!("{:?}", std::time::Instant::now()),
     )
     .expect("nonce");
+    let serial = serial();
     let built = Command::new(jobwrap_binary())
         .arg("build")
         .arg(project.path())
         .output()
         .expect("jobwrap runs");
+    drop(serial);
     assert!(built.status.success(), "{built:?}");
     let image = String::from_utf8_lossy(&built.stdout).trim().to_owned();
     let sample = samples::kwargs_style();

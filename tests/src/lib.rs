@@ -6,9 +6,11 @@ pub mod samples;
 
 use libcnb_test::{BuildConfig, BuildpackReference};
 use serde_json::Value;
+use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
 
 /// The builder made on this machine by `scripts/setup`.
 pub const OFFLINE_BUILDER: &str = "jobwrap/builder-offline";
@@ -372,6 +374,10 @@ pub fn kubectl(args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
     )
 }
 
+/// The namespaces this test process has made: tests run in parallel threads, and two
+/// `kubectl apply`s of one new namespace race (the loser gets `AlreadyExists`).
+static NAMESPACES_MADE: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+
 /// Fails the test unless the CI cluster answers, and makes `namespace` with the
 /// "restricted" Pod Security profile enforced, so every job pod must meet it.
 ///
@@ -383,6 +389,12 @@ pub fn require_cluster(namespace: &str) {
         ready,
         "the CI cluster is not up ({stderr}); run scripts/setup and scripts/cluster up"
     );
+    let mut made = NAMESPACES_MADE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if made.contains(namespace) {
+        return;
+    }
     let manifest = format!(
         "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {namespace}\n  labels:\n    \
          pod-security.kubernetes.io/enforce: restricted\n    \
@@ -390,6 +402,7 @@ pub fn require_cluster(namespace: &str) {
     );
     let (applied, _, stderr) = kubectl(&["apply", "-f", "-"], Some(&manifest));
     assert!(applied, "cannot create the namespace {namespace}: {stderr}");
+    made.insert(namespace.to_owned());
 }
 
 /// Every object jobwrap made in `namespace` that still exists (Jobs, pods, Secrets,

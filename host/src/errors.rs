@@ -86,10 +86,9 @@ impl std::fmt::Display for HostError {
                 }
             ),
             HostError::Stage(error) => stage_message(f, error),
-            HostError::Settings(error) => write!(
-                f,
-                "the project's settings are invalid: {error:?}. Fix planqk.json or jobwrap.toml."
-            ),
+            HostError::Settings(error) => {
+                write!(f, "the project's settings are invalid: {error}")
+            }
             HostError::Build(error) => match error {
                 BuildError::Hash { path, error } => {
                     write!(f, "cannot read the staged file {}: {error}", path.display())

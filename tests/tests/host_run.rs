@@ -152,6 +152,27 @@ fn a_folder_that_is_no_job_project_is_refused_before_any_build() {
 }
 
 #[test]
+fn invalid_settings_are_refused_before_any_build_naming_the_file_and_key() {
+    let _serial = serial();
+    let run_output = Command::new(jobwrap_binary())
+        .arg("run")
+        .arg(fixture("bad-settings"))
+        .output()
+        .expect("jobwrap runs");
+    assert_eq!(run_output.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&run_output.stderr);
+    assert!(
+        stderr.contains(
+            "planqk.json: `resources.memory` has the wrong type, expected a positive number"
+        ),
+        "{stderr}"
+    );
+    // The file is named as the user knows it, not by the private staging folder.
+    assert!(!stderr.contains("jobwrap-stage"), "{stderr}");
+    assert!(!stderr.contains("building"), "{stderr}");
+}
+
+#[test]
 fn a_requirements_file_that_reads_the_hosts_files_is_refused_without_showing_them() {
     let _serial = serial();
     let run_output = Command::new(jobwrap_binary())

@@ -21,7 +21,8 @@ pub struct Settings {
     pub warnings: Vec<String>,
 }
 
-/// Why the project's settings cannot be read.
+/// Why the project's settings cannot be read. Paths are relative to the project, as the
+/// user knows it (not the build's or the host's staging folder).
 #[derive(Debug)]
 pub enum ConfigError {
     Read {
@@ -43,6 +44,43 @@ pub enum ConfigError {
     },
 }
 
+/// What is wrong and how to fix it, for the build log and the host CLI alike.
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigError::Read { path, error } => write!(
+                f,
+                "{} cannot be read ({error}); make the file readable, or remove it",
+                path.display()
+            ),
+            ConfigError::Syntax { path, message } => write!(
+                f,
+                "{} is not valid: {message}; fix its syntax (planqk.json is JSON, jobwrap.toml \
+                 is TOML)",
+                path.display()
+            ),
+            ConfigError::WrongType {
+                path,
+                key,
+                expected,
+            } => write!(
+                f,
+                "{path}: `{key}` has the wrong type, expected {expected}; change the value of \
+                 `{key}` in {path}",
+                path = path.display()
+            ),
+            ConfigError::InvalidEntrypoint { source, value } => write!(
+                f,
+                "the entry point {value:?} from {source} is not of the form \
+                 `package.module:function`; use dotted module names and the function after a \
+                 colon, e.g. `{DEFAULT_ENTRYPOINT}` for the function `run` in `src/program.py`"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
 /// Reads the settings of the project in `app_dir`; `entrypoint_override` is the value of
 /// `BP_JOBWRAP_ENTRYPOINT` when set.
 ///
@@ -56,8 +94,8 @@ pub fn read(app_dir: &Path, entrypoint_override: Option<&str>) -> Result<Setting
         cpus: None,
         warnings: Vec::new(),
     };
-    read_planqk_json(&app_dir.join("planqk.json"), &mut settings)?;
-    read_jobwrap_toml(&app_dir.join("jobwrap.toml"), &mut settings)?;
+    read_planqk_json(app_dir, &mut settings)?;
+    read_jobwrap_toml(app_dir, &mut settings)?;
     if let Some(value) = entrypoint_override {
         settings.entrypoint =
             checked_entrypoint("the build variable BP_JOBWRAP_ENTRYPOINT", value)?;
@@ -65,19 +103,21 @@ pub fn read(app_dir: &Path, entrypoint_override: Option<&str>) -> Result<Setting
     Ok(settings)
 }
 
-fn read_file(path: &Path) -> Result<Option<String>, ConfigError> {
-    match fs_err::read_to_string(path) {
+/// The file `name` of the project, if it exists.
+fn read_file(app_dir: &Path, name: &Path) -> Result<Option<String>, ConfigError> {
+    match fs_err::read_to_string(app_dir.join(name)) {
         Ok(text) => Ok(Some(text)),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(error) => Err(ConfigError::Read {
-            path: path.to_owned(),
+            path: name.to_owned(),
             error,
         }),
     }
 }
 
-fn read_planqk_json(path: &Path, settings: &mut Settings) -> Result<(), ConfigError> {
-    let Some(text) = read_file(path)? else {
+fn read_planqk_json(app_dir: &Path, settings: &mut Settings) -> Result<(), ConfigError> {
+    let path = Path::new("planqk.json");
+    let Some(text) = read_file(app_dir, path)? else {
         return Ok(());
     };
     let document: Json = serde_json::from_str(&text).map_err(|error| ConfigError::Syntax {
@@ -122,8 +162,9 @@ fn read_planqk_json(path: &Path, settings: &mut Settings) -> Result<(), ConfigEr
     Ok(())
 }
 
-fn read_jobwrap_toml(path: &Path, settings: &mut Settings) -> Result<(), ConfigError> {
-    let Some(text) = read_file(path)? else {
+fn read_jobwrap_toml(app_dir: &Path, settings: &mut Settings) -> Result<(), ConfigError> {
+    let path = Path::new("jobwrap.toml");
+    let Some(text) = read_file(app_dir, path)? else {
         return Ok(());
     };
     let document: toml::Table =
@@ -323,11 +364,20 @@ mod tests {
         ] {
             let app = project(&[(file, contents)]);
             match read(app.path(), None) {
-                Err(ConfigError::WrongType {
-                    path, key: found, ..
-                }) => {
-                    assert!(path.ends_with(file));
+                Err(error) => {
+                    let ConfigError::WrongType {
+                        path, key: found, ..
+                    } = &error
+                    else {
+                        panic!("{file} {contents}: {error:?}");
+                    };
+                    assert_eq!(path, Path::new(file), "named as in the project");
                     assert_eq!(found, key);
+                    let message = error.to_string();
+                    assert!(
+                        message.starts_with(&format!("{file}: `{key}`")),
+                        "{message}"
+                    );
                 }
                 other => panic!("{file} {contents}: {other:?}"),
             }

@@ -4,7 +4,7 @@ use crate::app_permissions::AppPermissionsError;
 use crate::entrypoint::EntrypointError;
 use crate::runner_layer::RunnerLayerError;
 use indoc::formatdoc;
-use job_template_buildpack::config::{ConfigError, DEFAULT_ENTRYPOINT};
+use job_template_buildpack::config::ConfigError;
 
 #[derive(Debug)]
 pub(crate) enum JobTemplateError {
@@ -52,34 +52,9 @@ impl std::fmt::Display for JobTemplateError {
     }
 }
 
+/// The settings' own message (shared with the host CLI), set apart like the others.
 fn config_message(error: &ConfigError) -> String {
-    match error {
-        ConfigError::Read { path, error } => formatdoc! {"
-            {path} cannot be read: {error}
-
-            Make the file readable, or remove it.
-        ", path = path.display()},
-        ConfigError::Syntax { path, message } => formatdoc! {"
-            {path} is not valid: {message}
-
-            Fix the syntax of the file (planqk.json is JSON, jobwrap.toml is TOML).
-        ", path = path.display()},
-        ConfigError::WrongType {
-            path,
-            key,
-            expected,
-        } => formatdoc! {"
-            {path}: `{key}` has the wrong type; expected {expected}.
-
-            Change the value of `{key}` in {path}.
-        ", path = path.display()},
-        ConfigError::InvalidEntrypoint { source, value } => formatdoc! {"
-            The entry point {value:?} from {source} is not of the form `package.module:function`.
-
-            Use dotted module names and the function after a colon, e.g. `{DEFAULT_ENTRYPOINT}`
-            for the function `run` in `src/program.py`.
-        "},
-    }
+    format!("The project's settings are invalid: {error}.\n")
 }
 
 fn entrypoint_message(error: &EntrypointError) -> String {

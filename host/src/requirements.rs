@@ -22,6 +22,8 @@ pub(crate) struct Refused {
 
 /// `Ok` when every line of `text` is a plain requirement, an allowed option or a comment.
 pub(crate) fn check(text: &str) -> Result<(), Refused> {
+    // pip skips a byte order mark (Windows editors write one), so must we.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     for (line, logical) in logical_lines(text) {
         let refuse = |reason| Refused {
             line,
@@ -126,6 +128,14 @@ mod tests {
                     requests[socks]>=2.0,<3 ; python_version >= \"3.8\"  # inline\n\
                     --require-hashes\n--prefer-binary\nzope.interface~=6.0\n\n";
         assert_eq!(check(text), Ok(()));
+    }
+
+    #[test]
+    fn files_from_windows_editors_pass() {
+        let text = "\u{feff}# deps\r\nsix==1.16.0 \\\r\n  ; python_version >= \"3\"\r\n\r\n";
+        assert_eq!(check(text), Ok(()));
+        let refused = check("\u{feff}-r /etc/shadow\r\n").expect_err("refused");
+        assert_eq!((refused.line, refused.text.as_str()), (1, "-r /etc/shadow"));
     }
 
     #[test]

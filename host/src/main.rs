@@ -106,9 +106,10 @@ async fn dispatch(command: Command) -> Result<u8, HostError> {
         }
         Command::Exec(args) if args.backend.backend == Backend::Kubernetes => {
             let interrupt = Interrupt::listen().map_err(HostError::Signals)?;
+            let cluster = prepare_cluster(&args.job, &args.backend).await?;
             let limits = limits(&args.job, None);
             let finished =
-                run_on_cluster(&args.image, &args.job, &limits, &args.backend, &interrupt).await?;
+                run_on_cluster(cluster, &args.image, &limits, &args.backend, &interrupt).await?;
             Ok(report(&finished, args.job.json))
         }
         Command::Exec(args) => {
@@ -140,14 +141,16 @@ async fn dispatch(command: Command) -> Result<u8, HostError> {
 
 /// `jobwrap run`: build → run on Docker, or push and run on the cluster → tear down.
 async fn run_project(args: &cli::RunArgs) -> Result<u8, HostError> {
-    let registry = match args.backend.backend {
+    let cluster = match args.backend.backend {
         Backend::Docker => None,
-        Backend::Kubernetes => Some(
-            args.backend
+        Backend::Kubernetes => {
+            let registry = args
+                .backend
                 .registry
                 .as_deref()
-                .ok_or(HostError::RegistryMissing)?,
-        ),
+                .ok_or(HostError::RegistryMissing)?;
+            Some((registry, prepare_cluster(&args.job, &args.backend).await?))
+        }
     };
     let docker = connect().await?;
     let interrupt = Interrupt::listen().map_err(HostError::Signals)?;
@@ -166,7 +169,7 @@ async fn run_project(args: &cli::RunArgs) -> Result<u8, HostError> {
             cleanup.keep_image(&image);
         }
         let limits = limits(&args.job, Some(&settings));
-        let Some(registry) = registry else {
+        let Some((registry, cluster)) = cluster else {
             return run_image(&docker, &image, &args.job, &limits, &cleanup, &interrupt).await;
         };
         let (reference, pushed) = publish::publish(&docker, &image, registry)
@@ -174,7 +177,7 @@ async fn run_project(args: &cli::RunArgs) -> Result<u8, HostError> {
             .map_err(HostError::Publish)?;
         // The registry keeps the image; the local tag of it goes with the run.
         cleanup.image(&pushed);
-        run_on_cluster(&reference, &args.job, &limits, &args.backend, &interrupt).await
+        run_on_cluster(cluster, &reference, &limits, &args.backend, &interrupt).await
     }
     .await;
     cleanup.run(&docker).await;
@@ -339,26 +342,34 @@ async fn run_image(
         .map_err(HostError::Run)
 }
 
-async fn run_on_cluster(
-    image: &str,
+/// The cluster reached and the inputs read, before any build or push.
+async fn prepare_cluster(
     job: &JobArgs,
-    limits: &Limits,
     backend: &BackendArgs,
-    interrupt: &Interrupt,
-) -> Result<Finished, HostError> {
+) -> Result<kubernetes::Prepared, HostError> {
     let inputs = Inputs {
         data: job.data.clone(),
         params: job.params.clone(),
     };
+    // Boxed: the cluster client's futures are large.
+    Box::pin(kubernetes::prepare(backend.namespace.as_deref(), &inputs))
+        .await
+        .map_err(HostError::Kubernetes)
+}
+
+async fn run_on_cluster(
+    cluster: kubernetes::Prepared,
+    image: &str,
+    limits: &Limits,
+    backend: &BackendArgs,
+    interrupt: &Interrupt,
+) -> Result<Finished, HostError> {
     let request = kubernetes::KubeRun {
         image,
-        inputs: &inputs,
         limits,
-        namespace: backend.namespace.as_deref(),
         network_policy: backend.network_policy,
     };
-    // Boxed: the cluster client's futures are large.
-    Box::pin(kubernetes::run(&request, interrupt))
+    Box::pin(kubernetes::run(cluster, &request, interrupt))
         .await
         .map_err(HostError::Kubernetes)
 }

@@ -197,11 +197,41 @@ fn a_namespace_that_admits_no_pod_fails_the_run_with_the_clusters_reason() {
 }
 
 #[test]
-fn inputs_larger_than_a_secret_are_refused_before_anything_is_created() {
+fn inputs_larger_than_a_secret_are_refused_before_anything_is_built_or_created() {
     let big = json!({"blob": "x".repeat(2 * 1024 * 1024)});
-    let run = jobwrap("exec", PAUSE_IMAGE, &[], &[("data", big)]);
+    let run = run(&fixture("kwargs-style"), &[], &[("data", big)]);
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("1 MiB"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("jobwrap: building") && !run.stderr.contains("jobwrap: pushing"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_cluster_that_cannot_be_reached_fails_the_run_before_any_build() {
+    // A kubeconfig whose API server is a closed port on loopback.
+    let config = tempfile::tempdir().expect("temp dir");
+    let kubeconfig = config.path().join("kubeconfig");
+    fs_err::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: gone\n  cluster:\n    server: https://127.0.0.1:9\n\
+         contexts:\n- name: gone\n  context:\n    cluster: gone\n    user: nobody\n\
+         current-context: gone\nusers:\n- name: nobody\n  user: {}\n",
+    )
+    .expect("kubeconfig");
+    let output = Command::new(jobwrap_binary())
+        .env("KUBECONFIG", &kubeconfig)
+        .arg("run")
+        .arg(fixture("kwargs-style"))
+        .args(["--backend", "kubernetes", "--registry", CLUSTER_REGISTRY])
+        .output()
+        .expect("jobwrap runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(125), "{stderr}");
+    assert!(stderr.contains("reach its API server"), "{stderr}");
+    assert!(!stderr.contains("jobwrap: building"), "{stderr}");
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! The Kubernetes backend: runs a job image as a Job in the cluster of `$KUBECONFIG`.
 //!
+//! [`prepare`], before anything is built: the cluster reached, the inputs read.
 //! [`run`] = create the run's [`objects`] (Secret, optional `NetworkPolicy`, Job) → wait
 //! for the pod's end (or the Job's: Complete or Failed) while streaming the pod's log →
 //! the [`outcome`] from the pod's end, the runner's signed report and its final log line
@@ -65,26 +66,52 @@ pub(crate) enum KubeError {
     Leftovers(Vec<String>),
 }
 
-/// One run on the cluster.
+/// The cluster reached and the run's inputs read: everything that can fail before an
+/// image is built or pushed, so a wrong kubeconfig or oversized inputs cost no build.
+pub(crate) struct Prepared {
+    client: Client,
+    namespace: String,
+    inputs: InputFiles,
+}
+
+/// What runs on the cluster, and how.
 #[derive(Debug)]
 pub(crate) struct KubeRun<'a> {
     pub(crate) image: &'a str,
-    pub(crate) inputs: &'a Inputs,
     pub(crate) limits: &'a Limits,
-    pub(crate) namespace: Option<&'a str>,
     pub(crate) network_policy: bool,
 }
 
+pub(crate) async fn prepare(
+    namespace: Option<&str>,
+    inputs: &Inputs,
+) -> Result<Prepared, KubeError> {
+    let client = Client::try_default().await.map_err(KubeError::Config)?;
+    let namespace = namespace
+        .unwrap_or_else(|| client.default_namespace())
+        .to_owned();
+    let inputs = read_inputs(inputs)?;
+    client
+        .apiserver_version()
+        .await
+        .map_err(api("reach its API server"))?;
+    Ok(Prepared {
+        client,
+        namespace,
+        inputs,
+    })
+}
+
 pub(crate) async fn run(
+    prepared: Prepared,
     request: &KubeRun<'_>,
     interrupt: &Interrupt,
 ) -> Result<Finished, KubeError> {
-    let client = Client::try_default().await.map_err(KubeError::Config)?;
-    let namespace = request
-        .namespace
-        .unwrap_or_else(|| client.default_namespace())
-        .to_owned();
-    let inputs = read_inputs(request.inputs)?;
+    let Prepared {
+        client,
+        namespace,
+        inputs,
+    } = prepared;
     let run_id = crate::teardown::unique_id();
     let key = result_key()?;
     let objects = objects::run_objects(

@@ -48,6 +48,28 @@ pub(crate) struct Inputs {
     pub(crate) params: Option<PathBuf>,
 }
 
+impl Inputs {
+    /// Each input given is a regular file (links followed).
+    pub(crate) fn check(&self) -> Result<(), RunError> {
+        for path in [&self.data, &self.params].into_iter().flatten() {
+            check_input(path)?;
+        }
+        Ok(())
+    }
+}
+
+fn check_input(path: &Path) -> Result<(), RunError> {
+    let input_error = |error| RunError::Input {
+        path: path.to_owned(),
+        error,
+    };
+    let metadata = fs_err::metadata(path).map_err(input_error)?;
+    if !metadata.is_file() {
+        return Err(input_error(std::io::Error::other("not a regular file")));
+    }
+    Ok(())
+}
+
 /// What the job did.
 #[derive(Debug)]
 pub(crate) struct Finished {
@@ -199,14 +221,11 @@ fn stage_input(
     let Some(source) = source else {
         return Ok(None);
     };
+    check_input(source)?;
     let input_error = |error| RunError::Input {
         path: source.to_owned(),
         error,
     };
-    let metadata = fs_err::metadata(source).map_err(input_error)?;
-    if !metadata.is_file() {
-        return Err(input_error(std::io::Error::other("not a regular file")));
-    }
     let dir = workspace.join(name);
     fs_err::create_dir(&dir).map_err(RunError::Workspace)?;
     let target = dir.join(format!("{name}.json"));

@@ -71,13 +71,18 @@ fn main() -> ExitCode {
 }
 
 async fn dispatch(command: Command) -> Result<u8, HostError> {
-    let backend = match &command {
-        Command::Run(args) => Some(&args.backend),
-        Command::Exec(args) => Some(&args.backend),
-        _ => None,
+    let (backend, job) = match &command {
+        Command::Run(args) => (Some(&args.backend), Some(&args.job)),
+        Command::Exec(args) => (Some(&args.backend), Some(&args.job)),
+        _ => (None, None),
     };
     if let Some(option) = backend.and_then(BackendArgs::misplaced_option) {
         return Err(HostError::KubernetesOnly(option));
+    }
+    // Before anything is staged or built: a mistyped input costs no build, and a device
+    // such as /dev/zero is never copied.
+    if let Some(job) = job {
+        job_inputs(job).check().map_err(HostError::Run)?;
     }
     match command {
         Command::Init { dir } => init::init(&dir).map(|()| 0),
@@ -332,14 +337,18 @@ async fn run_image(
     cleanup: &Cleanup,
     interrupt: &Interrupt,
 ) -> Result<Finished, HostError> {
-    let inputs = Inputs {
-        data: job.data.clone(),
-        params: job.params.clone(),
-    };
+    let inputs = job_inputs(job);
     let run_id = teardown::unique_id();
     container::run(docker, image, &inputs, limits, &run_id, cleanup, interrupt)
         .await
         .map_err(HostError::Run)
+}
+
+fn job_inputs(job: &JobArgs) -> Inputs {
+    Inputs {
+        data: job.data.clone(),
+        params: job.params.clone(),
+    }
 }
 
 /// The cluster reached and the inputs read, before any build or push.
@@ -347,10 +356,7 @@ async fn prepare_cluster(
     job: &JobArgs,
     backend: &BackendArgs,
 ) -> Result<kubernetes::Prepared, HostError> {
-    let inputs = Inputs {
-        data: job.data.clone(),
-        params: job.params.clone(),
-    };
+    let inputs = job_inputs(job);
     // Boxed: the cluster client's futures are large.
     Box::pin(kubernetes::prepare(backend.namespace.as_deref(), &inputs))
         .await

@@ -152,6 +152,36 @@ fn a_folder_that_is_no_job_project_is_refused_before_any_build() {
 }
 
 #[test]
+fn an_input_that_is_no_regular_file_is_refused_before_any_build() {
+    let _serial = serial();
+    for (input, why) in [
+        ("/dev/zero", "not a regular file"),
+        ("/nonexistent/data.json", "No such file"),
+    ] {
+        for local in [false, true] {
+            let mut command = Command::new(jobwrap_binary());
+            command.arg("run");
+            if local {
+                command.arg("--local");
+            }
+            let output = command
+                .arg(fixture("kwargs-style"))
+                .args(["--data", input])
+                .output()
+                .expect("jobwrap runs");
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(2), "{stderr}");
+            assert!(
+                stderr.contains(&format!("the input {input} cannot be used"))
+                    && stderr.contains(why),
+                "{stderr}"
+            );
+            assert!(!stderr.contains("jobwrap: building"), "{stderr}");
+        }
+    }
+}
+
+#[test]
 fn invalid_settings_are_refused_before_any_build_naming_the_file_and_key() {
     let _serial = serial();
     let run_output = Command::new(jobwrap_binary())

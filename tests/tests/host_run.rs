@@ -59,6 +59,18 @@ fn jobwrap_run(project: &Path, args: &[&str], inputs: &[(&str, Value)]) -> Run {
     }
 }
 
+/// A run refused before any build: its exit code and stderr.
+fn refused_run(args: &[&std::ffi::OsStr]) -> (Option<i32>, String) {
+    let output = Command::new(jobwrap_binary())
+        .arg("run")
+        .args(args)
+        .output()
+        .expect("jobwrap runs");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(!stderr.contains("jobwrap: building"), "{stderr}");
+    (output.status.code(), stderr)
+}
+
 #[test]
 fn the_planqk_template_sample_returns_its_statistics() {
     let sample = samples::planqk_template();
@@ -136,13 +148,8 @@ fn a_zip_upload_runs_like_its_folder() {
 fn a_folder_that_is_no_job_project_is_refused_before_any_build() {
     // (Its staging folder would show in another run's leftovers.)
     let _serial = serial();
-    let run_output = Command::new(jobwrap_binary())
-        .arg("run")
-        .arg(fixture("not-a-job"))
-        .output()
-        .expect("jobwrap runs");
-    assert_eq!(run_output.status.code(), Some(3));
-    let stderr = String::from_utf8_lossy(&run_output.stderr);
+    let (code, stderr) = refused_run(&[fixture("not-a-job").as_os_str()]);
+    assert_eq!(code, Some(3), "{stderr}");
     assert!(
         stderr.contains(
             "is not a job project: looked for any of planqk.json, jobwrap.toml, src/program.py"
@@ -154,29 +161,25 @@ fn a_folder_that_is_no_job_project_is_refused_before_any_build() {
 #[test]
 fn an_input_that_is_no_regular_file_is_refused_before_any_build() {
     let _serial = serial();
+    let project = fixture("kwargs-style");
     for (input, why) in [
         ("/dev/zero", "not a regular file"),
         ("/nonexistent/data.json", "No such file"),
     ] {
+        let flags = ["--data".as_ref(), input.as_ref(), project.as_os_str()];
         for local in [false, true] {
-            let mut command = Command::new(jobwrap_binary());
-            command.arg("run");
-            if local {
-                command.arg("--local");
-            }
-            let output = command
-                .arg(fixture("kwargs-style"))
-                .args(["--data", input])
-                .output()
-                .expect("jobwrap runs");
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            assert_eq!(output.status.code(), Some(2), "{stderr}");
+            let args = if local {
+                [&["--local".as_ref()], &flags[..]].concat()
+            } else {
+                flags.to_vec()
+            };
+            let (code, stderr) = refused_run(&args);
+            assert_eq!(code, Some(2), "{stderr}");
             assert!(
                 stderr.contains(&format!("the input {input} cannot be used"))
                     && stderr.contains(why),
                 "{stderr}"
             );
-            assert!(!stderr.contains("jobwrap: building"), "{stderr}");
         }
     }
 }
@@ -184,13 +187,8 @@ fn an_input_that_is_no_regular_file_is_refused_before_any_build() {
 #[test]
 fn invalid_settings_are_refused_before_any_build_naming_the_file_and_key() {
     let _serial = serial();
-    let run_output = Command::new(jobwrap_binary())
-        .arg("run")
-        .arg(fixture("bad-settings"))
-        .output()
-        .expect("jobwrap runs");
-    assert_eq!(run_output.status.code(), Some(3));
-    let stderr = String::from_utf8_lossy(&run_output.stderr);
+    let (code, stderr) = refused_run(&[fixture("bad-settings").as_os_str()]);
+    assert_eq!(code, Some(3), "{stderr}");
     assert!(
         stderr.contains(
             "planqk.json: `resources.memory` has the wrong type, expected a positive number"
@@ -199,7 +197,6 @@ fn invalid_settings_are_refused_before_any_build_naming_the_file_and_key() {
     );
     // The file is named as the user knows it, not by the private staging folder.
     assert!(!stderr.contains("jobwrap-stage"), "{stderr}");
-    assert!(!stderr.contains("building"), "{stderr}");
 }
 
 #[test]

@@ -51,7 +51,7 @@ pub(crate) enum KubeError {
         path: PathBuf,
         error: std::io::Error,
     },
-    InputsTooLarge(usize),
+    InputsTooLarge(u64),
     Api {
         action: &'static str,
         error: kube::Error,
@@ -422,30 +422,28 @@ fn result_key() -> Result<String, KubeError> {
     Ok(jobwrap_wrapper::attest::hex(&bytes))
 }
 
-/// The inputs as bytes, within what a Secret holds.
+/// The inputs as bytes, within what a Secret holds. (The CLI has checked that each is
+/// a regular file.)
 fn read_inputs(inputs: &Inputs) -> Result<InputFiles, KubeError> {
-    let read = |path: &Option<PathBuf>| -> Result<Option<Vec<u8>>, KubeError> {
-        path.as_deref().map(read_input).transpose()
+    let input_error = |path: &Path| {
+        let path = path.to_owned();
+        move |error| KubeError::Input { path, error }
     };
-    let files = InputFiles {
-        data: read(&inputs.data)?,
-        params: read(&inputs.params)?,
-    };
-    let total = files.data.as_ref().map_or(0, Vec::len) + files.params.as_ref().map_or(0, Vec::len);
+    // Sizes first: a large file is refused without being read into memory.
+    let mut total = 0;
+    for path in [&inputs.data, &inputs.params].into_iter().flatten() {
+        total += fs_err::metadata(path).map_err(input_error(path))?.len();
+    }
     if total > objects::MAX_INPUT_BYTES {
         return Err(KubeError::InputsTooLarge(total));
     }
-    Ok(files)
-}
-
-fn read_input(path: &Path) -> Result<Vec<u8>, KubeError> {
-    let input_error = |error| KubeError::Input {
-        path: path.to_owned(),
-        error,
+    let read = |path: &Option<PathBuf>| {
+        path.as_deref()
+            .map(|path| fs_err::read(path).map_err(input_error(path)))
+            .transpose()
     };
-    let metadata = fs_err::metadata(path).map_err(input_error)?;
-    if !metadata.is_file() {
-        return Err(input_error(std::io::Error::other("not a regular file")));
-    }
-    fs_err::read(path).map_err(input_error)
+    Ok(InputFiles {
+        data: read(&inputs.data)?,
+        params: read(&inputs.params)?,
+    })
 }

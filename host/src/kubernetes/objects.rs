@@ -23,7 +23,7 @@ pub(crate) const RUN_LABEL: &str = "jobwrap.dev/run";
 /// The contract's input folders sit under this one mount.
 const INPUT_ROOT: &str = "/var/input";
 /// A Secret holds at most 1 MiB; the rest of the object needs a little of it.
-pub(crate) const MAX_INPUT_BYTES: usize = 1024 * 1024 - 4096;
+pub(crate) const MAX_INPUT_BYTES: u64 = 1024 * 1024 - 4096;
 /// The only writable places besides the output folder.
 const TMP_BYTES: &str = "256Mi";
 const OUTPUT_BYTES: &str = "128Mi";

@@ -58,6 +58,10 @@ pub(crate) enum BuildError {
     Pack {
         status: String,
     },
+    Lock {
+        path: PathBuf,
+        error: std::io::Error,
+    },
     Interrupted(i32),
 }
 

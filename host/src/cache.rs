@@ -6,6 +6,8 @@
 //! uses them: `jobwrap clean` then removes the caches of projects that no longer exist
 //! (a numpy project's cache is about 100 MB, and a platform builds many projects).
 
+use crate::build::BuildError;
+use crate::interrupt::Interrupt;
 use bollard::Docker;
 use bollard::models::VolumeCreateRequest;
 use bollard::query_parameters::{ListVolumesOptionsBuilder, RemoveVolumeOptionsBuilder};
@@ -57,6 +59,56 @@ impl BuildCache {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// Held while a build uses its cache: two `pack build`s on one cache fail (their
+/// exporters race to commit the launch cache), so builds of one project take turns.
+#[derive(Debug)]
+pub(crate) struct CacheLock {
+    _lock: nix::fcntl::Flock<std::fs::File>,
+}
+
+impl BuildCache {
+    /// Waits (Ctrl-C aware) until no other jobwrap process builds with this cache. The
+    /// lock is the kernel's (`flock`), so a process that dies releases it.
+    pub(crate) async fn lock(&self, interrupt: &Interrupt) -> Result<CacheLock, BuildError> {
+        use fs_err::os::unix::fs::OpenOptionsExt;
+        use nix::fcntl::{Flock, FlockArg};
+        // A file, never a folder: `jobwrap clean` removes stale `jobwrap-*` folders only
+        // (a lock file removed while held would no longer exclude anyone).
+        let path = std::env::temp_dir().join(format!("{}.lock", self.name));
+        let lock_error = |error| BuildError::Lock {
+            path: path.clone(),
+            error,
+        };
+        let file = fs_err::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o644)
+            .custom_flags(nix::libc::O_NOFOLLOW)
+            .open(&path)
+            .map_err(lock_error)?
+            .into_file();
+        let file = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => return Ok(CacheLock { _lock: lock }),
+            Err((file, nix::errno::Errno::EWOULDBLOCK)) => file,
+            Err((_, errno)) => return Err(lock_error(errno.into())),
+        };
+        eprintln!("jobwrap: another build of this project is under way; waiting for it");
+        let waiting = tokio::task::spawn_blocking(move || {
+            Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| errno)
+        });
+        tokio::select! {
+            locked = waiting => match locked {
+                Ok(Ok(lock)) => Ok(CacheLock { _lock: lock }),
+                Ok(Err(errno)) => Err(lock_error(errno.into())),
+                Err(join) => Err(lock_error(std::io::Error::other(join))),
+            },
+            signal = interrupt.wait() => Err(BuildError::Interrupted(signal)),
+        }
     }
 }
 

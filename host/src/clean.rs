@@ -92,6 +92,14 @@ pub(crate) async fn clean(
         ))
         .await?;
     for image in &images {
+        // Each run tags its image with its id: a live run's image stays.
+        let tags = image.repo_tags.iter();
+        if tags
+            .filter_map(|name| name.rsplit_once(':'))
+            .any(|(_, run)| owner_alive(run))
+        {
+            continue;
+        }
         // An image a running job uses cannot go (not even forced): it stays.
         let options = RemoveImageOptionsBuilder::new().force(true).build();
         if docker

@@ -69,7 +69,7 @@ pub(crate) struct BuildArgs {
     #[arg(long, value_enum, default_value_t = BuildNetwork::None)]
     pub(crate) build_network: BuildNetwork,
     /// The image name (default: `jobwrap-job/<hash of the project and the builder>`, or
-    /// `jobwrap-run/<hash>` for a run's own image).
+    /// `jobwrap-run/<hash>:<run id>` for a run's own image).
     #[arg(long)]
     pub(crate) tag: Option<String>,
 }

@@ -119,6 +119,12 @@ impl std::fmt::Display for HostError {
                 BuildError::Docker(error) => {
                     write!(f, "the Docker engine failed during the build: {error}")
                 }
+                BuildError::Lock { path, error } => write!(
+                    f,
+                    "cannot take the build lock {}: {error}; remove the file if it is not a \
+                     regular file jobwrap made, and run again",
+                    path.display()
+                ),
                 BuildError::Interrupted(_) => {
                     write!(f, "interrupted during the build; everything was removed")
                 }

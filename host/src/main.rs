@@ -33,8 +33,10 @@ use crate::errors::HostError;
 use crate::interrupt::Interrupt;
 use crate::settings::Limits;
 use crate::teardown::{Cleanup, IMAGE_REPOSITORY, RUN_IMAGE_REPOSITORY};
+use bollard::query_parameters::{ListImagesOptionsBuilder, TagImageOptionsBuilder};
 use bollard::{ClientVersion, Docker};
 use clap::Parser;
+use std::collections::HashMap;
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -164,10 +166,10 @@ async fn run_project(args: &cli::RunArgs) -> Result<u8, HostError> {
         let ProjectImage {
             image,
             settings,
-            built_now,
+            own_tag,
         } = build_project(&docker, &args.build, !args.keep_image, &interrupt).await?;
         // An image made before this run (`jobwrap build`) is not the run's to remove.
-        if built_now {
+        if own_tag {
             cleanup.image(&image);
         }
         if args.keep_image {
@@ -177,11 +179,10 @@ async fn run_project(args: &cli::RunArgs) -> Result<u8, HostError> {
         let Some((registry, cluster)) = cluster else {
             return run_image(&docker, &image, &args.job, &limits, &cleanup, &interrupt).await;
         };
-        let (reference, pushed) = publish::publish(&docker, &image, registry)
+        // The registry keeps the image; the local tag of it goes with the run.
+        let reference = publish::publish(&docker, &image, registry, &cleanup)
             .await
             .map_err(HostError::Publish)?;
-        // The registry keeps the image; the local tag of it goes with the run.
-        cleanup.image(&pushed);
         run_on_cluster(cluster, &reference, &limits, &args.backend, &interrupt).await
     }
     .await;
@@ -200,14 +201,16 @@ async fn connect() -> Result<Docker, HostError> {
 struct ProjectImage {
     image: String,
     settings: job_template_buildpack::config::Settings,
-    /// False when the same content had been built on the same builder before.
-    built_now: bool,
+    /// The tag is this process's own (it built the image, or tagged another run's build
+    /// of the same content): it goes with the run unless kept.
+    own_tag: bool,
 }
 
 /// Stage → choose the builder → fetch wheels → `pack build` (skipped when the same
 /// content was built on the same builder before). A `throwaway` image (a run's own) goes
-/// into its own repository, so `jobwrap clean` never mistakes the user's images for
-/// leftovers. The staging folder is gone afterwards.
+/// into its own repository under a tag naming the run, so concurrent runs of one project
+/// never remove each other's image and `jobwrap clean` never mistakes the user's images
+/// for leftovers. The staging folder is gone afterwards.
 async fn build_project(
     docker: &Docker,
     args: &BuildArgs,
@@ -218,37 +221,40 @@ async fn build_project(
     let settings =
         job_template_buildpack::config::read(staged.path(), None).map_err(HostError::Settings)?;
     let (builder, builder_id) = choose_builder(docker, args.builder.as_deref()).await?;
-    let (tag, existing) = if let Some(tag) = &args.tag {
-        (tag.clone(), None)
-    } else {
-        let hash = build::content_hash(staged.path(), &builder_id).map_err(HostError::Build)?;
-        let kept = format!("{IMAGE_REPOSITORY}/{hash}");
-        let own = format!("{RUN_IMAGE_REPOSITORY}/{hash}");
-        // A kept image of the same content serves a run too; a run's own never serves
-        // `build` (it goes with its run, or with `jobwrap clean`).
-        let candidates = if throwaway {
-            vec![kept.clone(), own.clone()]
-        } else {
-            vec![kept.clone()]
-        };
-        let mut existing = None;
-        for candidate in candidates {
-            if existing.is_none() && image_id(docker, &candidate).await.is_some() {
-                existing = Some(candidate);
-            }
-        }
-        (if throwaway { own } else { kept }, existing)
-    };
-    if let Some(image) = existing {
+    let up_to_date = |image: String, own_tag| {
         eprintln!(
             "jobwrap: {image} is up to date (same project, same builder); skipping the build"
         );
-        return Ok(ProjectImage {
+        ProjectImage {
             image,
-            settings,
-            built_now: false,
-        });
+            settings: settings.clone(),
+            own_tag,
+        }
+    };
+    let hash = build::content_hash(staged.path(), &builder_id).map_err(HostError::Build)?;
+    // `jobwrap build`'s image of the same content serves a run too (and stays).
+    let kept = format!("{IMAGE_REPOSITORY}/{hash}");
+    if args.tag.is_none() && image_id(docker, &kept).await.is_some() {
+        return Ok(up_to_date(kept, false));
     }
+    let cache = BuildCache::of(&args.project, &builder);
+    let _lock = cache.lock(interrupt).await.map_err(HostError::Build)?;
+    // Checked again under the lock: a concurrent jobwrap may just have built the same.
+    let tag = if let Some(tag) = &args.tag {
+        tag.clone()
+    } else if throwaway {
+        let own = format!("{RUN_IMAGE_REPOSITORY}/{hash}:{}", teardown::unique_id());
+        if let Some(id) = run_image_of(docker, &hash).await
+            && tag_image(docker, &id, &own).await.is_ok()
+        {
+            return Ok(up_to_date(own, true));
+        }
+        own
+    } else if image_id(docker, &kept).await.is_some() {
+        return Ok(up_to_date(kept, false));
+    } else {
+        kept
+    };
     eprintln!(
         "jobwrap: building {tag} with {builder} (build network: {})",
         args.build_network.as_str()
@@ -257,7 +263,6 @@ async fn build_project(
     build::vendor_dependencies(staged.path())
         .await
         .map_err(HostError::Build)?;
-    let cache = BuildCache::of(&args.project, &builder);
     cache
         .prepare(docker)
         .await
@@ -275,8 +280,28 @@ async fn build_project(
     Ok(ProjectImage {
         image: tag,
         settings,
-        built_now: true,
+        own_tag: true,
     })
+}
+
+/// The id of an image another run made of the same content, if one is still there.
+async fn run_image_of(docker: &Docker, hash: &str) -> Option<String> {
+    let repository = format!("{RUN_IMAGE_REPOSITORY}/{hash}");
+    let options = ListImagesOptionsBuilder::new()
+        .filters(&HashMap::from([("reference", vec![repository.as_str()])]))
+        .build();
+    let images = docker.list_images(Some(options)).await.ok()?;
+    images.into_iter().next().map(|image| image.id)
+}
+
+/// Gives the image `id` this run's own `repository:tag`, so it stays while the run needs it.
+async fn tag_image(docker: &Docker, id: &str, name: &str) -> Result<(), bollard::errors::Error> {
+    let (repository, tag) = name.rsplit_once(':').unwrap_or((name, "latest"));
+    let options = TagImageOptionsBuilder::new()
+        .repo(repository)
+        .tag(tag)
+        .build();
+    docker.tag_image(id, Some(options)).await
 }
 
 /// The builder asked for, else `jobwrap/builder`, else `jobwrap/builder-offline`; with

@@ -3,6 +3,7 @@
 //! `--publish` would give every build phase, the user's build code included, the
 //! network that reaches the registry).
 
+use crate::teardown::Cleanup;
 use bollard::Docker;
 use bollard::query_parameters::{PushImageOptionsBuilder, TagImageOptionsBuilder};
 use futures_util::StreamExt;
@@ -16,12 +17,13 @@ pub(crate) enum PublishError {
 
 /// Tags `image` (a local `repository[:tag]`) into `registry`, pushes it, and returns
 /// the reference the cluster should pull: by digest when the registry reported one.
-/// The local registry tag is left for the caller's cleanup.
+/// The local registry tag goes with `cleanup`, pushed or not.
 pub(crate) async fn publish(
     docker: &Docker,
     image: &str,
     registry: &str,
-) -> Result<(String, String), PublishError> {
+    cleanup: &Cleanup,
+) -> Result<String, PublishError> {
     check_registry(registry)?;
     let (repository, tag) = split_tag(image);
     let target = format!("{}/{repository}", registry.trim_end_matches('/'));
@@ -31,6 +33,7 @@ pub(crate) async fn publish(
         .await
         .map_err(PublishError::Docker)?;
     let local = format!("{target}:{tag}");
+    cleanup.image(&local);
     eprintln!("jobwrap: pushing {local}");
     let options = PushImageOptionsBuilder::new().tag(tag).build();
     let mut progress = docker.push_image(&target, Some(options), None);
@@ -51,11 +54,10 @@ pub(crate) async fn publish(
             digest = Some(found.to_owned());
         }
     }
-    let reference = match digest {
+    Ok(match digest {
         Some(digest) => format!("{target}@{digest}"),
-        None => local.clone(),
-    };
-    Ok((reference, local))
+        None => local,
+    })
 }
 
 /// `host[:port][/path]`: a scheme here is a common slip.

@@ -210,6 +210,39 @@ fn inputs_larger_than_a_secret_are_refused_before_anything_is_built_or_created()
 }
 
 #[test]
+fn a_push_the_registry_refuses_leaves_no_local_tag() {
+    require_offline_builder();
+    require_cluster(NAMESPACE);
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // A closed port on loopback: the push fails at once.
+    let registry = "127.0.0.1:9";
+    let output = Command::new(jobwrap_binary())
+        .env("KUBECONFIG", CLUSTER_KUBECONFIG)
+        .arg("run")
+        .arg(fixture("kwargs-style"))
+        .args(["--backend", "kubernetes", "--namespace", NAMESPACE])
+        .args(["--registry", registry])
+        .output()
+        .expect("jobwrap runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(125), "{stderr}");
+    assert!(stderr.contains("failed: "), "{stderr}");
+    let images = Command::new("docker")
+        .args(["images", "--format", "{{.Repository}}:{{.Tag}}"])
+        .output()
+        .expect("docker runs");
+    let listed = String::from_utf8_lossy(&images.stdout);
+    assert!(
+        !listed
+            .lines()
+            .any(|image| image.starts_with(&format!("{registry}/"))),
+        "the registry's tag was left behind:\n{listed}"
+    );
+}
+
+#[test]
 fn a_cluster_that_cannot_be_reached_fails_the_run_before_any_build() {
     // A kubeconfig whose API server is a closed port on loopback.
     let config = tempfile::tempdir().expect("temp dir");

@@ -145,6 +145,47 @@ fn a_zip_upload_runs_like_its_folder() {
 }
 
 #[test]
+fn concurrent_runs_of_one_project_all_succeed_and_leave_nothing() {
+    // They share the project's build cache, which pack cannot use twice at once, and
+    // may share an image: each must keep what the others still need.
+    require_offline_builder();
+    let _serial = serial();
+    let before = leftovers();
+    let project = copy_fixture("kwargs-style");
+    let sample = samples::kwargs_style();
+    let files = tempfile::tempdir().expect("temp dir");
+    let mut flags = Vec::new();
+    for (name, value) in sample.inputs() {
+        let path = files.path().join(format!("{name}.json"));
+        fs_err::write(&path, value.to_string()).expect("input");
+        flags.push(format!("--{name}"));
+        flags.push(path.to_string_lossy().into_owned());
+    }
+    let runs: Vec<_> = (0..3)
+        .map(|_| {
+            Command::new(jobwrap_binary())
+                .arg("run")
+                .arg(project.path())
+                .args(&flags)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("jobwrap runs")
+        })
+        .collect();
+    for run in runs {
+        let output = run.wait_with_output().expect("jobwrap finishes");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{stderr}");
+        let result: Value = serde_json::from_slice(&output.stdout).expect("JSON on stdout");
+        assert_eq!(result, sample.result, "{stderr}");
+        let image = image_in_log(&stderr).expect("the log names the image");
+        assert!(!image_exists(&image), "{image} was not removed\n{stderr}");
+    }
+    assert_eq!(leftovers(), before, "the runs left something behind");
+}
+
+#[test]
 fn a_folder_that_is_no_job_project_is_refused_before_any_build() {
     // (Its staging folder would show in another run's leftovers.)
     let _serial = serial();

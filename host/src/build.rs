@@ -281,27 +281,72 @@ async fn run_pack(
 }
 
 /// Removes the containers of an interrupted build: those of this build's builder alias.
-/// A create request pack sent just before it stopped can still land, so the sweep is
-/// repeated briefly.
+/// A create request pack sent just before it stopped can still land, and a container
+/// whose cancelled start the engine is still handling cannot be removed yet: so the
+/// sweep goes on until it has found nothing three times in a row (or 15 s have passed).
 pub(crate) async fn remove_build_containers(docker: &Docker, alias: &str) {
-    for _ in 0..4 {
+    const QUIET_SWEEPS: u32 = 3;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let mut quiet = 0;
+    // pack's own volumes (`pack-layers-*`, `pack-app-*`) that these containers mounted:
+    // a cancelled pack leaves them too.
+    let mut volumes = std::collections::BTreeSet::new();
+    while quiet < QUIET_SWEEPS && std::time::Instant::now() < deadline {
         let options = ListContainersOptionsBuilder::new().all(true).build();
         let containers = docker
             .list_containers(Some(options))
             .await
             .unwrap_or_default();
-        for container in containers {
-            let ours = container.image.as_deref() == Some(alias);
-            if let Some(id) = container.id.filter(|_| ours) {
-                let remove = RemoveContainerOptionsBuilder::new()
-                    .force(true)
-                    .v(true)
-                    .build();
-                let _ = docker.remove_container(&id, Some(remove)).await;
-            }
+        let ours: Vec<_> = containers
+            .into_iter()
+            .filter(|container| {
+                container
+                    .image
+                    .as_deref()
+                    .is_some_and(|image| same_image(image, alias))
+            })
+            .collect();
+        quiet = if ours.is_empty() { quiet + 1 } else { 0 };
+        for container in ours {
+            volumes.extend(
+                container
+                    .mounts
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|mount| mount.name)
+                    .filter(|name| name.starts_with("pack-")),
+            );
+            let Some(id) = container.id else { continue };
+            let remove = RemoveContainerOptionsBuilder::new()
+                .force(true)
+                .v(true)
+                .build();
+            let _ = docker.remove_container(&id, Some(remove)).await;
         }
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
+    for volume in volumes {
+        // Not forced: a volume still in use stays.
+        let _ = docker
+            .remove_volume(
+                &volume,
+                None::<bollard::query_parameters::RemoveVolumeOptions>,
+            )
+            .await;
+    }
+}
+
+/// Whether two image names are the same: pack names its containers' image in full
+/// (`index.docker.io/library/NAME:TAG`), jobwrap by the short name.
+fn same_image(a: &str, b: &str) -> bool {
+    let short = |name: &'_ str| -> String {
+        ["index.docker.io/library/", "docker.io/library/"]
+            .iter()
+            .find_map(|prefix| name.strip_prefix(prefix))
+            .unwrap_or(name)
+            .to_owned()
+    };
+    short(a) == short(b)
 }
 
 /// Prefixes each line with the build's phase, so the progress is visible at a glance.
@@ -318,6 +363,28 @@ async fn relay(reader: impl tokio::io::AsyncBufRead + Unpin) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn pack_s_full_image_names_match_the_short_ones() {
+        let alias = "jobwrap-builder-run:1-2";
+        assert!(same_image(
+            "index.docker.io/library/jobwrap-builder-run:1-2",
+            alias
+        ));
+        assert!(same_image(
+            "docker.io/library/jobwrap-builder-run:1-2",
+            alias
+        ));
+        assert!(same_image(alias, alias));
+        assert!(!same_image(
+            "index.docker.io/library/jobwrap-builder-run:1-3",
+            alias
+        ));
+        assert!(!same_image(
+            "example.com/library/jobwrap-builder-run:1-2",
+            alias
+        ));
+    }
+
     use super::*;
 
     #[test]

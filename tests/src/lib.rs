@@ -260,6 +260,8 @@ pub fn jobwrap_binary() -> &'static Path {
 #[derive(Debug, PartialEq, Eq)]
 pub struct Leftovers {
     pub job_containers: Vec<String>,
+    /// pack's per-build volumes (`pack-layers-*`, `pack-app-*`).
+    pub pack_volumes: Vec<String>,
     pub build_containers: Vec<String>,
     pub builder_aliases: Vec<String>,
     pub temp_folders: Vec<String>,
@@ -286,14 +288,23 @@ pub fn leftovers() -> Leftovers {
         .filter(|name| name.starts_with("jobwrap-stage-") || name.starts_with("jobwrap-run-"))
         .collect();
     temp_folders.sort();
-    let build_containers = list(&["ps", "--all", "--format", "{{.ID}} {{.Image}}"])
-        .into_iter()
-        .filter(|line| line.contains(" jobwrap-builder-run:"))
-        .collect();
+    // Pack's phase containers run the build's builder alias, or show only the builder's
+    // id once the alias is gone: their command is the lifecycle's either way.
+    let build_containers = list(&[
+        "ps",
+        "--all",
+        "--no-trunc",
+        "--format",
+        "{{.ID}} {{.Image}} {{.Command}}",
+    ])
+    .into_iter()
+    .filter(|line| line.contains(" jobwrap-builder-run:") || line.contains("/cnb/lifecycle/"))
+    .collect();
     Leftovers {
         job_containers: list(&["ps", "--all", "--quiet", "--filter", "label=io.jobwrap.run"]),
         build_containers,
         builder_aliases: list(&["images", "--quiet", "jobwrap-builder-run"]),
+        pack_volumes: list(&["volume", "ls", "--quiet", "--filter", "name=pack-"]),
         temp_folders,
     }
 }

@@ -339,13 +339,12 @@ pub(crate) async fn remove_build_containers(docker: &Docker, alias: &str) {
 /// Whether two image names are the same: pack names its containers' image in full
 /// (`index.docker.io/library/NAME:TAG`), jobwrap by the short name.
 fn same_image(a: &str, b: &str) -> bool {
-    let short = |name: &'_ str| -> String {
+    fn short(name: &str) -> &str {
         ["index.docker.io/library/", "docker.io/library/"]
             .iter()
             .find_map(|prefix| name.strip_prefix(prefix))
             .unwrap_or(name)
-            .to_owned()
-    };
+    }
     short(a) == short(b)
 }
 
@@ -363,6 +362,8 @@ async fn relay(reader: impl tokio::io::AsyncBufRead + Unpin) {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn pack_s_full_image_names_match_the_short_ones() {
         let alias = "jobwrap-builder-run:1-2";
@@ -384,8 +385,6 @@ mod tests {
             alias
         ));
     }
-
-    use super::*;
 
     #[test]
     fn the_hash_follows_the_content_and_the_builder() {

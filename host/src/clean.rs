@@ -93,8 +93,9 @@ pub(crate) async fn clean(
         .await?;
     for image in &images {
         // Each run tags its image with its id: a live run's image stays.
-        let tags = image.repo_tags.iter();
-        if tags
+        if image
+            .repo_tags
+            .iter()
             .filter_map(|name| name.rsplit_once(':'))
             .any(|(_, run)| owner_alive(run))
         {

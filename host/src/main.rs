@@ -296,7 +296,7 @@ async fn run_image_of(docker: &Docker, hash: &str) -> Option<String> {
 
 /// Gives the image `id` this run's own `repository:tag`, so it stays while the run needs it.
 async fn tag_image(docker: &Docker, id: &str, name: &str) -> Result<(), bollard::errors::Error> {
-    let (repository, tag) = name.rsplit_once(':').unwrap_or((name, "latest"));
+    let (repository, tag) = publish::split_tag(name);
     let options = TagImageOptionsBuilder::new()
         .repo(repository)
         .tag(tag)

@@ -76,7 +76,8 @@ fn check_registry(registry: &str) -> Result<(), PublishError> {
     }
 }
 
-fn split_tag(image: &str) -> (&str, &str) {
+/// `repository[:tag]` as its two parts (`latest` when untagged; a registry's port is no tag).
+pub(crate) fn split_tag(image: &str) -> (&str, &str) {
     match image.rsplit_once(':') {
         Some((repository, tag)) if !tag.contains('/') => (repository, tag),
         _ => (image, "latest"),
